@@ -1,0 +1,68 @@
+// Configuration: environment variables win over a .env file, which wins over
+// the config file (etc/oms.conf). All three use KEY=VALUE lines.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace oms::host {
+
+// A configuration problem: printed as one line, exit code 2.
+struct ConfigError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// Parses KEY=VALUE text (comments with #, optional `export `, single or double
+// quotes). Throws ConfigError naming `origin` and the line on a syntax error.
+std::map<std::string, std::string> parse_env_text(std::string_view text, const std::string& origin);
+
+// "7d", "12h", "30m", "45s" or plain seconds → seconds.
+std::optional<int64_t> parse_duration_seconds(std::string_view text);
+
+class Config {
+public:
+    // Reads the config file (OMS_CONFIG, else etc/oms.conf when present) and
+    // .env (OMS_DOTENV, else ./.env when present). `config_file` overrides OMS_CONFIG.
+    static Config load(const std::optional<std::string>& config_file = std::nullopt);
+    // For tests: only the given values.
+    static Config from_map(std::map<std::string, std::string> values);
+
+    // Lookup in precedence order; the returned pointer stays valid (values are
+    // interned for the process lifetime, plugins keep them).
+    const std::string* find(std::string_view key) const;
+    std::string get(std::string_view key, std::string_view fallback = {}) const;
+
+    // Typed views, validated by validate(). Each throws ConfigError with one clear line.
+    std::string database_url() const;  // required for anything that touches the database
+    uint16_t port() const;
+    std::string bind_address() const;
+    bool production() const;
+    int64_t jwt_expires_in() const;
+    int workers() const;
+    size_t body_limit() const;
+    std::string log_level() const;
+    bool log_json() const;
+    std::chrono::milliseconds shutdown_timeout() const;
+    bool auto_migrate() const;
+
+    // Checks every value the host reads; throws ConfigError on the first bad one.
+    void validate_for_serving() const;
+
+    const std::vector<std::string>& sources() const { return sources_; }
+
+private:
+    std::map<std::string, std::string, std::less<>> file_;
+    std::map<std::string, std::string, std::less<>> dotenv_;
+    std::map<std::string, std::string, std::less<>> overrides_;  // from_map
+    bool use_environment_ = true;
+    std::vector<std::string> sources_;
+    mutable std::map<std::string, std::string, std::less<>> interned_;
+};
+
+}  // namespace oms::host

@@ -1,0 +1,254 @@
+#include "db.hpp"
+
+#include <Poco/Data/PostgreSQL/Connector.h>
+#include <Poco/Data/PostgreSQL/SessionHandle.h>
+#include <Poco/Data/Session.h>
+#include <Poco/Data/SessionPool.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <cstring>
+
+namespace oms::host {
+
+struct Database::ConnState {
+    int backend_pid = 0;
+    std::unordered_map<std::string, std::string> statements;  // sql → prepared name
+    uint64_t next_id = 0;
+};
+
+namespace {
+
+std::string with_connection_defaults(std::string url) {
+    auto add = [&](const char* key, const char* value) {
+        if (url.find(std::string(key) + "=") != std::string::npos) return;
+        url += url.find('?') == std::string::npos ? '?' : '&';
+        url += key;
+        url += '=';
+        url += value;
+    };
+    add("connect_timeout", "3");
+    add("application_name", "oms-host");
+    return url;
+}
+
+PGconn* handle_of(Poco::Data::Session& s) {
+    auto* h = Poco::AnyCast<Poco::Data::PostgreSQL::SessionHandle*>(s.getProperty("handle"));
+    return static_cast<PGconn*>(*h);
+}
+
+// A pooled connection whose server went away (PostgreSQL restarted) still
+// looks connected until it is read from. Readable-while-idle means the server
+// sent an error and/or closed the socket: consume it and look again.
+bool looks_alive(PGconn* c) {
+    if (PQstatus(c) != CONNECTION_OK) return false;
+    pollfd p{PQsocket(c), POLLIN, 0};
+    if (p.fd < 0) return false;
+    if (poll(&p, 1, 0) > 0) {
+        if (!PQconsumeInput(c)) return false;
+        if (PQstatus(c) != CONNECTION_OK) return false;
+        while (PGnotify* n = PQnotifies(c)) PQfreemem(n);
+    }
+    return true;
+}
+
+}  // namespace
+
+std::string DbError::public_detail() const {
+    if (status == 503 && code == "database_unavailable") return "The database is unavailable; try again shortly.";
+    if (status == 503) return "The operation conflicted with another; retry it.";
+    if (status >= 500) return "A database error occurred.";
+    return std::runtime_error::what();
+}
+
+uint64_t QueryResult::affected() const {
+    const char* n = PQcmdTuples(res_);
+    uint64_t v = 0;
+    if (n && *n) std::from_chars(n, n + std::strlen(n), v);
+    return v;
+}
+
+DbError classify_db_error(PGconn* conn, const PGresult* res) {
+    std::string message = res ? PQresultErrorMessage(res) : "";
+    if (message.empty() && conn) message = PQerrorMessage(conn);
+    while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+    const char* st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+    std::string state = st ? st : "";
+    bool lost = conn && PQstatus(conn) != CONNECTION_OK;
+    if (lost || state.rfind("08", 0) == 0 || state == "57P01" || state == "57P02" || state == "57P03")
+        return DbError(503, "database_unavailable", state, message, true);
+    if (state == "40001" || state == "40P01") return DbError(503, "transaction_conflict", state, message);
+    if (state == "57014") return DbError(503, "database_timeout", state, message);
+    if (state.rfind("23", 0) == 0) return DbError(409, "conflict", state, message);
+    if (state == "22P02" || state == "22003" || state == "22007" || state == "22008" || state == "22023" ||
+        state == "22001")
+        return DbError(400, "invalid_parameter", state, message);
+    return DbError(500, "database_error", state, message);
+}
+
+Database::Database(Options options) : options_(std::move(options)), slots_(options_.max_connections) {
+    static std::once_flag registered;
+    std::call_once(registered, [] { Poco::Data::PostgreSQL::Connector::registerConnector(); });
+    pool_ = std::make_unique<Poco::Data::SessionPool>("postgresql", with_connection_defaults(options_.url), 1,
+                                                      options_.max_connections, 60);
+}
+
+Database::~Database() {
+    {
+        std::lock_guard lock(states_mutex_);
+        states_.clear();
+    }
+    pool_->shutdown();
+}
+
+Database::Stats Database::stats() const {
+    return {options_.max_connections, in_use_.load(), errors_.load(), dropped_.load()};
+}
+
+Database::ConnState& Database::state_for(PGconn* conn) {
+    std::lock_guard lock(states_mutex_);
+    auto& slot = states_[conn];
+    int pid = PQbackendPID(conn);
+    if (!slot || slot->backend_pid != pid) {  // a new connection (perhaps at a recycled address)
+        slot = std::make_unique<ConnState>();
+        slot->backend_pid = pid;
+    }
+    return *slot;
+}
+
+void Database::forget(PGconn* conn) {
+    std::lock_guard lock(states_mutex_);
+    states_.erase(conn);
+}
+
+Database::Lease Database::acquire() {
+    if (!slots_.try_acquire_for(options_.acquire_timeout))
+        throw DbError(503, "database_busy", "", "no database connection became free in time");
+    struct SlotGuard {
+        Database* db;
+        bool keep = false;
+        ~SlotGuard() {
+            if (!keep) db->slots_.release();
+        }
+    } guard{this};
+
+    // Each broken idle connection is found here and dropped; bounded by the pool size.
+    for (int attempt = 0; attempt <= options_.max_connections; ++attempt) {
+        std::unique_ptr<Poco::Data::Session> session;
+        try {
+            session = std::make_unique<Poco::Data::Session>(pool_->get());
+        } catch (const Poco::Exception& e) {
+            ++errors_;
+            throw DbError(503, "database_unavailable", "", e.displayText(), true);
+        }
+        PGconn* conn = handle_of(*session);
+        if (!looks_alive(conn)) {
+            ++dropped_;
+            forget(conn);
+            session->close();  // the pool drops a session that is no longer good
+            continue;
+        }
+        ConnState& state = state_for(conn);
+        guard.keep = true;  // from here the lease gives the slot back
+        ++in_use_;
+        Lease lease(*this, std::move(session), conn, state);
+        if (state.next_id == 0) {  // first use of this connection
+            lease.exec_script("SET TimeZone = 'UTC'; SET statement_timeout = " +
+                              std::to_string(options_.statement_timeout.count()));
+            state.next_id = 1;
+        }
+        return lease;
+    }
+    throw DbError(503, "database_unavailable", "", "no live database connection", true);
+}
+
+Database::Lease::Lease(Database& db, std::unique_ptr<Poco::Data::Session> session, PGconn* conn, ConnState& state)
+    : db_(&db), session_(std::move(session)), conn_(conn), state_(&state) {}
+
+Database::Lease::Lease(Lease&& o) noexcept
+    : db_(std::exchange(o.db_, nullptr)), session_(std::move(o.session_)), conn_(o.conn_), state_(o.state_) {}
+
+Database::Lease::~Lease() {
+    if (!db_) return;
+    if (session_) {
+        if (PQstatus(conn_) == CONNECTION_OK && in_transaction()) rollback();
+        if (PQstatus(conn_) != CONNECTION_OK || in_transaction()) {
+            // Broken, or stuck in a transaction we could not end: never reuse it.
+            db_->forget(conn_);
+            ++db_->dropped_;
+            try {
+                auto* h = Poco::AnyCast<Poco::Data::PostgreSQL::SessionHandle*>(session_->getProperty("handle"));
+                h->disconnect();
+            } catch (...) {
+            }
+        }
+        try {
+            session_->close();
+        } catch (...) {
+        }
+        --db_->in_use_;
+        db_->slots_.release();
+    }
+}
+
+bool Database::Lease::in_transaction() const {
+    auto s = PQtransactionStatus(conn_);
+    return s == PQTRANS_INTRANS || s == PQTRANS_INERROR || s == PQTRANS_ACTIVE;
+}
+
+void Database::Lease::fail(PGresult* res) {
+    DbError e = classify_db_error(conn_, res);
+    if (res) PQclear(res);
+    ++db_->errors_;
+    throw e;
+}
+
+void Database::Lease::exec_simple(const char* sql) {
+    PGresult* r = PQexec(conn_, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) fail(r);
+    PQclear(r);
+}
+
+void Database::Lease::exec_script(std::string_view sql) {
+    std::string text(sql);
+    PGresult* r = PQexec(conn_, text.c_str());
+    auto st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) fail(r);
+    PQclear(r);
+}
+
+void Database::Lease::rollback() noexcept {
+    PGresult* r = PQexec(conn_, "ROLLBACK");
+    if (r) PQclear(r);
+}
+
+QueryResult Database::Lease::query(std::string_view sql, const Params& params) {
+    std::vector<const char*> values(params.size());
+    for (size_t i = 0; i < params.size(); ++i) values[i] = params[i] ? params[i]->c_str() : nullptr;
+    const int n = static_cast<int>(params.size());
+
+    std::string key(sql);
+    auto it = state_->statements.find(key);
+    PGresult* r = nullptr;
+    if (it == state_->statements.end() &&
+        state_->statements.size() < static_cast<size_t>(db_->options_.prepared_per_connection)) {
+        std::string name = "oms_" + std::to_string(state_->next_id++);
+        PGresult* p = PQprepare(conn_, name.c_str(), key.c_str(), 0, nullptr);
+        if (PQresultStatus(p) != PGRES_COMMAND_OK) fail(p);
+        PQclear(p);
+        it = state_->statements.emplace(std::move(key), std::move(name)).first;
+    }
+    if (it != state_->statements.end())
+        r = PQexecPrepared(conn_, it->second.c_str(), n, values.data(), nullptr, nullptr, 0);
+    else
+        r = PQexecParams(conn_, key.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0);
+    auto st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        // A failed prepared statement inside a rolled-back transaction stays prepared; nothing to undo.
+        fail(r);
+    }
+    return QueryResult(r);
+}
+
+}  // namespace oms::host

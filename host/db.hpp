@@ -1,0 +1,145 @@
+// The host's PostgreSQL layer: Poco Data's SessionPool owns the connections;
+// queries run through libpq on the pooled PGconn as named prepared statements,
+// prepared once per connection and reused (Poco's own Statement objects are
+// not reused: re-executing one that fails double-frees its result in 1.11).
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <semaphore>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace Poco::Data {
+class Session;
+class SessionPool;
+}  // namespace Poco::Data
+
+namespace oms::host {
+
+// A database failure, already classified for HTTP: 503 when the database is
+// unreachable or the transaction should be retried, 409/400 for constraint and
+// input errors, 500 otherwise. `message` is PostgreSQL's text (for logs only).
+struct DbError : std::runtime_error {
+    DbError(int status, std::string code, std::string sqlstate, std::string message, bool connection_lost = false)
+        : std::runtime_error(message), status(status), code(std::move(code)), sqlstate(std::move(sqlstate)),
+          connection_lost(connection_lost) {}
+    int status;
+    std::string code;
+    std::string sqlstate;
+    bool connection_lost;
+    // What a client may read.
+    std::string public_detail() const;
+};
+
+class QueryResult {
+public:
+    explicit QueryResult(PGresult* r) : res_(r) {}
+    ~QueryResult() {
+        if (res_) PQclear(res_);
+    }
+    QueryResult(QueryResult&& o) noexcept : res_(std::exchange(o.res_, nullptr)) {}
+    QueryResult& operator=(QueryResult&&) = delete;
+    QueryResult(const QueryResult&) = delete;
+
+    int rows() const { return PQntuples(res_); }
+    int columns() const { return PQnfields(res_); }
+    std::string_view column_name(int c) const { return PQfname(res_, c); }
+    bool is_null(int r, int c) const { return PQgetisnull(res_, r, c) != 0; }
+    std::string_view value(int r, int c) const {
+        return {PQgetvalue(res_, r, c), static_cast<size_t>(PQgetlength(res_, r, c))};
+    }
+    uint64_t affected() const;
+
+private:
+    PGresult* res_;
+};
+
+// Text parameters for $1..$n; a nullopt is SQL NULL.
+using Params = std::vector<std::optional<std::string>>;
+
+class Database {
+public:
+    struct Options {
+        std::string url;
+        int max_connections = 10;
+        std::chrono::milliseconds acquire_timeout{5000};
+        std::chrono::milliseconds statement_timeout{30000};
+        int prepared_per_connection = 512;  // past this, statements run unnamed
+    };
+    explicit Database(Options options);
+    ~Database();
+
+    class Lease;
+    // A connection for exclusive use; returned to the pool on destruction
+    // (rolled back first if a transaction was left open). Throws DbError(503)
+    // when no connection can be had in acquire_timeout.
+    Lease acquire();
+
+    struct Stats {
+        int max_connections;
+        int in_use;
+        uint64_t errors;
+        uint64_t connections_dropped;
+    };
+    Stats stats() const;
+
+    const Options& options() const { return options_; }
+
+private:
+    struct ConnState;
+    ConnState& state_for(PGconn* conn);
+    void forget(PGconn* conn);
+    friend class Lease;
+
+    Options options_;
+    std::unique_ptr<Poco::Data::SessionPool> pool_;
+    std::counting_semaphore<1024> slots_;
+    std::atomic<int> in_use_{0};
+    std::atomic<uint64_t> errors_{0};
+    std::atomic<uint64_t> dropped_{0};
+    std::mutex states_mutex_;
+    std::unordered_map<PGconn*, std::unique_ptr<ConnState>> states_;
+};
+
+class Database::Lease {
+public:
+    Lease(Database& db, std::unique_ptr<Poco::Data::Session> session, PGconn* conn, ConnState& state);
+    Lease(Lease&& o) noexcept;
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
+
+    // One statement with parameters, prepared once per connection.
+    QueryResult query(std::string_view sql, const Params& params = {});
+    // A script of several statements (simple protocol, no parameters).
+    void exec_script(std::string_view sql);
+
+    void begin() { exec_simple("BEGIN"); }
+    void commit() { exec_simple("COMMIT"); }
+    void rollback() noexcept;
+    bool in_transaction() const;
+    PGconn* raw() const { return conn_; }
+
+private:
+    void exec_simple(const char* sql);
+    [[noreturn]] void fail(PGresult* res);
+
+    Database* db_;
+    std::unique_ptr<Poco::Data::Session> session_;
+    PGconn* conn_;
+    ConnState* state_;
+};
+
+// Converts a libpq result status / SQLSTATE into a DbError.
+DbError classify_db_error(PGconn* conn, const PGresult* res);
+
+}  // namespace oms::host

@@ -1,0 +1,381 @@
+// The C function table handed to plugins (<oms/abi.h>). Every function here
+// is noexcept in spirit: failures are reported through oms_error, never thrown.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+
+#include "runtime.hpp"
+
+namespace oms::host {
+namespace {
+
+std::string_view sv(oms_str s) { return s.data ? std::string_view(s.data, s.len) : std::string_view(); }
+oms_str os(std::string_view s) { return oms_str{s.data(), s.size()}; }
+const oms_str kAbsent{nullptr, 0};
+
+thread_local const RequestContext* t_current_request = nullptr;
+
+void set_error(oms_error* err, int status, std::string_view code, std::string_view detail) {
+    if (!err) return;
+    err->status = status;
+    err->code = code;
+    err->detail = detail;
+}
+
+void set_db_error(oms_error* err, const DbError& e) {
+    set_error(err, e.status, e.code, e.public_detail());
+    if (err) err->sqlstate = e.sqlstate;
+    if (e.status >= 500) spdlog::error("database: {} (sqlstate {})", e.what(), e.sqlstate.empty() ? "-" : e.sqlstate);
+}
+
+// Runs `f`, converting C++ exceptions into `err` (nothing unwinds into a plugin).
+template <class F>
+int guarded(oms_error* err, F&& f) {
+    try {
+        f();
+        return OMS_OK;
+    } catch (const DbError& e) {
+        set_db_error(err, e);
+    } catch (const PluginError& e) {
+        set_error(err, 500, "registration_refused", e.what());
+    } catch (const std::exception& e) {
+        set_error(err, 500, "internal_error", e.what());
+    }
+    return OMS_FAIL;
+}
+
+bool registration_open(oms_plugin* self, oms_error* err) {
+    if (self && self->runtime->registering() == self->plugin) return true;
+    set_error(err, 500, "registration_closed", "registration is only possible inside the plugin's init");
+    return false;
+}
+
+std::string cstr(const char* s) { return s ? s : ""; }
+
+bool valid_method(std::string_view m) {
+    return m == "GET" || m == "POST" || m == "PUT" || m == "PATCH" || m == "DELETE";
+}
+
+// ---- registration ----
+int register_route(oms_plugin* self, const oms_route_def* d, oms_error* err) {
+    if (!registration_open(self, err)) return OMS_FAIL;
+    return guarded(err, [&] {
+        if (!d || !d->method || !d->path || !d->handler) throw PluginError("route definition is incomplete");
+        if (!valid_method(d->method)) throw PluginError(std::string("route method '") + d->method + "' is not supported");
+        if (d->path[0] != '/') throw PluginError(std::string("route path '") + d->path + "' must start with /");
+        RouteInfo r;
+        r.plugin = self->plugin->name;
+        r.method = d->method;
+        r.path = d->path;
+        r.flags = d->flags;
+        r.role = cstr(d->role);
+        if (!r.role.empty()) r.flags |= OMS_ROUTE_AUTH;
+        r.handler = d->handler;
+        r.user_data = d->user_data;
+        r.summary = cstr(d->summary);
+        r.openapi = cstr(d->openapi);
+        self->runtime->add_route(std::move(r));
+    });
+}
+
+int register_migration(oms_plugin* self, const oms_migration_def* d, oms_error* err) {
+    if (!registration_open(self, err)) return OMS_FAIL;
+    return guarded(err, [&] {
+        if (!d || !d->name || d->version == 0) throw PluginError("migration definition is incomplete");
+        self->runtime->add_migration({self->plugin->name, d->version, d->name, std::string(sv(d->sql))});
+    });
+}
+
+int subscribe(oms_plugin* self, const oms_subscription_def* d, oms_error* err) {
+    if (!registration_open(self, err)) return OMS_FAIL;
+    return guarded(err, [&] {
+        if (!d || !d->event || !d->handler) throw PluginError("subscription definition is incomplete");
+        self->runtime->add_subscription({self->plugin->name, d->event, d->handler, d->user_data});
+    });
+}
+
+int register_service(oms_plugin* self, const oms_service_def* d, oms_error* err) {
+    if (!registration_open(self, err)) return OMS_FAIL;
+    return guarded(err, [&] {
+        if (!d || !d->name || !d->handler) throw PluginError("service definition is incomplete");
+        self->runtime->add_service({self->plugin->name, d->name, cstr(d->description), d->handler, d->user_data});
+    });
+}
+
+int register_job(oms_plugin* self, const oms_job_def* d, oms_error* err) {
+    if (!registration_open(self, err)) return OMS_FAIL;
+    return guarded(err, [&] {
+        if (!d || !d->name || !d->handler || d->interval_ms < 10) throw PluginError("job definition is incomplete (interval >= 10 ms)");
+        self->runtime->add_job({self->plugin->name, d->name, std::chrono::milliseconds(d->interval_ms), d->handler,
+                                d->user_data});
+    });
+}
+
+int register_command(oms_plugin* self, const oms_command_def* d, oms_error* err) {
+    if (!registration_open(self, err)) return OMS_FAIL;
+    return guarded(err, [&] {
+        if (!d || !d->name || !d->handler) throw PluginError("command definition is incomplete");
+        CommandInfo c{self->plugin->name, d->name, cstr(d->help), {}, d->handler, d->user_data};
+        for (size_t i = 0; i < d->option_count; ++i)
+            c.options.push_back({cstr(d->options[i].name), cstr(d->options[i].help), d->options[i].flags});
+        self->runtime->add_command(std::move(c));
+    });
+}
+
+// ---- config, log ----
+oms_str config_get(oms_plugin* self, oms_str key) {
+    const std::string* v = self->runtime->config().find(sv(key));
+    return v ? os(*v) : kAbsent;
+}
+
+void log_message(oms_plugin* self, int level, oms_str message) {
+    auto lvl = static_cast<spdlog::level::level_enum>(std::clamp(level, 0, 5));
+    const char* plugin = self ? self->plugin->name.c_str() : "?";
+    if (t_current_request)
+        spdlog::log(lvl, "[{}] {} (request {})", plugin, sv(message), t_current_request->request_id);
+    else
+        spdlog::log(lvl, "[{}] {}", plugin, sv(message));
+}
+
+// ---- errors ----
+oms_error* error_new() { return new oms_error(); }
+void error_free(oms_error* e) { delete e; }
+void error_set(oms_error* e, int status, oms_str code, oms_str detail) {
+    set_error(e, status, sv(code), sv(detail));
+}
+void error_add_field(oms_error* e, oms_str field, oms_str message) {
+    if (e) e->fields.emplace_back(std::string(sv(field)), std::string(sv(message)));
+}
+int error_status(const oms_error* e) { return e ? e->status : 0; }
+oms_str error_code(const oms_error* e) { return e ? os(e->code) : kAbsent; }
+oms_str error_detail(const oms_error* e) { return e ? os(e->detail) : kAbsent; }
+oms_str error_sqlstate(const oms_error* e) { return e ? os(e->sqlstate) : kAbsent; }
+size_t error_field_count(const oms_error* e) { return e ? e->fields.size() : 0; }
+void error_field(const oms_error* e, size_t i, oms_str* field, oms_str* message) {
+    if (!e || i >= e->fields.size()) {
+        *field = *message = kAbsent;
+        return;
+    }
+    *field = os(e->fields[i].first);
+    *message = os(e->fields[i].second);
+}
+
+// ---- buffers ----
+oms_buffer* buffer_new() { return new oms_buffer(); }
+void buffer_free(oms_buffer* b) { delete b; }
+void buffer_append(oms_buffer* b, oms_str bytes) {
+    if (b && bytes.data) b->data.append(bytes.data, bytes.len);
+}
+oms_str buffer_view(const oms_buffer* b) { return b ? os(b->data) : kAbsent; }
+
+// ---- requests ----
+oms_str request_method(const oms_request* r) { return os(r->ctx->method); }
+oms_str request_path(const oms_request* r) { return os(r->ctx->path); }
+oms_str request_param(const oms_request* r, oms_str name) {
+    for (const auto& [k, v] : r->ctx->params)
+        if (k == sv(name)) return os(v);
+    return kAbsent;
+}
+oms_str request_query(const oms_request* r, oms_str name) {
+    for (const auto& [k, v] : r->ctx->query)
+        if (k == sv(name)) return os(v);
+    return kAbsent;
+}
+oms_str request_header(const oms_request* r, oms_str name) {
+    std::string lower(sv(name));
+    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::string* v = r->ctx->header(lower);
+    return v ? os(*v) : kAbsent;
+}
+oms_str request_body(const oms_request* r) { return os(r->ctx->body); }
+oms_str request_id(const oms_request* r) { return os(r->ctx->request_id); }
+oms_str request_remote_address(const oms_request* r) { return os(r->ctx->remote_address); }
+int request_caller(const oms_request* r, oms_caller* out) {
+    if (!r->ctx->caller) return 0;
+    out->user_id = os(r->ctx->caller->user_id);
+    out->role = os(r->ctx->caller->role);
+    return 1;
+}
+int request_tx(oms_request* r, oms_tx** out, oms_error* err) {
+    return guarded(err, [&] {
+        auto& ctx = *r->ctx;
+        if (!ctx.tx) {
+            auto tx = std::make_unique<oms_tx>();
+            tx->runtime = ctx.runtime;
+            tx->lease.emplace(ctx.runtime->database().acquire());
+            tx->lease->begin();
+            ctx.tx = std::move(tx);
+        }
+        *out = ctx.tx.get();
+    });
+}
+
+// ---- responses ----
+void response_set_status(oms_response* r, int status) {
+    r->reply.status = (status >= 100 && status <= 599) ? status : 500;
+}
+void response_set_header(oms_response* r, oms_str name, oms_str value) {
+    std::string n(sv(name)), v(sv(value));
+    // Header injection: a CR or LF would split the response.
+    if (n.find_first_of("\r\n:") != std::string::npos || v.find_first_of("\r\n") != std::string::npos) return;
+    r->reply.headers.emplace_back(std::move(n), std::move(v));
+}
+void response_set_body(oms_response* r, oms_str body, oms_str content_type) {
+    r->reply.body.assign(sv(body));
+    r->reply.content_type.assign(sv(content_type));
+}
+
+// ---- database ----
+int tx_begin(oms_plugin* self, oms_tx** out, oms_error* err) {
+    return guarded(err, [&] {
+        auto tx = std::make_unique<oms_tx>();
+        tx->runtime = self->runtime;
+        tx->lease.emplace(self->runtime->database().acquire());
+        tx->lease->begin();
+        *out = tx.release();
+    });
+}
+int tx_commit(oms_tx* tx, oms_error* err) {
+    std::unique_ptr<oms_tx> owned(tx);
+    return guarded(err, [&] { owned->lease->commit(); });
+}
+void tx_rollback(oms_tx* tx) {
+    std::unique_ptr<oms_tx> owned(tx);
+    if (owned && owned->lease) owned->lease->rollback();
+}
+
+int tx_query(oms_tx* tx, oms_str sql, const oms_param* params, size_t n, oms_result** out, oms_error* err) {
+    return guarded(err, [&] {
+        Params values;
+        values.reserve(n);
+        for (size_t i = 0; i < n; ++i) {
+            const oms_param& p = params[i];
+            switch (p.type) {
+                case OMS_PARAM_NULL: values.emplace_back(std::nullopt); break;
+                case OMS_PARAM_TEXT: values.emplace_back(std::string(sv(p.text))); break;
+                case OMS_PARAM_INT64: values.emplace_back(std::to_string(p.int64)); break;
+                case OMS_PARAM_BOOL: values.emplace_back(p.boolean ? "true" : "false"); break;
+                case OMS_PARAM_FLOAT64: {
+                    if (!std::isfinite(p.float64)) throw DbError(400, "invalid_parameter", "", "non-finite number");
+                    char buf[64];
+                    std::snprintf(buf, sizeof buf, "%.17g", p.float64);
+                    values.emplace_back(buf);
+                    break;
+                }
+                default: throw std::invalid_argument("unknown parameter type " + std::to_string(p.type));
+            }
+        }
+        // PostgreSQL's text protocol cannot carry NUL bytes; refuse them cleanly.
+        for (const auto& v : values)
+            if (v && v->find('\0') != std::string::npos)
+                throw DbError(400, "invalid_parameter", "22021", "a text value contains a NUL byte");
+        *out = new oms_result(tx->lease->query(sv(sql), values));
+    });
+}
+size_t result_rows(const oms_result* r) { return static_cast<size_t>(r->res.rows()); }
+size_t result_columns(const oms_result* r) { return static_cast<size_t>(r->res.columns()); }
+oms_str result_column_name(const oms_result* r, size_t c) {
+    if (c >= result_columns(r)) return kAbsent;
+    return os(r->res.column_name(static_cast<int>(c)));
+}
+int result_is_null(const oms_result* r, size_t row, size_t c) {
+    if (row >= result_rows(r) || c >= result_columns(r)) return 1;
+    return r->res.is_null(static_cast<int>(row), static_cast<int>(c)) ? 1 : 0;
+}
+oms_str result_value(const oms_result* r, size_t row, size_t c) {
+    if (row >= result_rows(r) || c >= result_columns(r)) return kAbsent;
+    return os(r->res.value(static_cast<int>(row), static_cast<int>(c)));
+}
+uint64_t result_affected(const oms_result* r) { return r->res.affected(); }
+void result_free(oms_result* r) { delete r; }
+
+// ---- events and services ----
+bool event_matches(const std::string& pattern, std::string_view event) {
+    if (pattern == "*") return true;
+    if (pattern.size() >= 2 && pattern.compare(pattern.size() - 2, 2, ".*") == 0)
+        return event.substr(0, pattern.size() - 1) == std::string_view(pattern).substr(0, pattern.size() - 1);
+    return pattern == event;
+}
+
+int event_publish(oms_tx* tx, oms_str event, oms_str payload, oms_error* err) {
+    if (!tx) {
+        set_error(err, 500, "no_transaction", "events are published inside a transaction");
+        return OMS_FAIL;
+    }
+    if (tx->event_depth >= 16) {
+        set_error(err, 500, "event_loop", "events nested more than 16 deep");
+        return OMS_FAIL;
+    }
+    ++tx->event_depth;
+    int rc = OMS_OK;
+    for (const auto& s : tx->runtime->subscriptions()) {
+        if (!event_matches(s.pattern, sv(event))) continue;
+        rc = s.handler(s.user_data, tx, event, payload, err);
+        if (rc != OMS_OK) {
+            if (err && err->status == 0) set_error(err, 500, "subscriber_failed", "an event subscriber failed");
+            spdlog::warn("subscriber of plugin {} failed on event {}: {}", s.plugin, sv(event), err ? err->detail : "");
+            break;
+        }
+    }
+    --tx->event_depth;
+    return rc;
+}
+
+int service_call(oms_tx* tx, oms_str name, oms_str args, oms_buffer* out, oms_error* err) {
+    const ServiceInfo* s = Runtime::current().find_service(sv(name));
+    if (!s) {
+        set_error(err, 501, "service_unavailable",
+                  "service '" + std::string(sv(name)) + "' is not offered by any loaded plugin");
+        return OMS_FAIL;
+    }
+    int rc = s->handler(s->user_data, tx, args, out, err);
+    if (rc != OMS_OK && err && err->status == 0) set_error(err, 500, "service_failed", "a service call failed");
+    return rc;
+}
+
+int service_exists(oms_str name) { return Runtime::current().find_service(sv(name)) ? 1 : 0; }
+
+// ---- tokens, commands ----
+int token_issue(oms_plugin* self, oms_str subject, oms_str role, oms_buffer* out, int64_t* expires_in,
+                oms_error* err) {
+    return guarded(err, [&] {
+        if (sv(subject).empty() || sv(role).empty()) throw std::invalid_argument("a token needs a subject and a role");
+        auto issued = self->runtime->tokens().issue(sv(subject), sv(role));
+        out->data = std::move(issued.token);
+        if (expires_in) *expires_in = issued.expires_in;
+    });
+}
+
+oms_str command_arg(const oms_command_args* a, oms_str name) {
+    for (const auto& [k, v] : a->values)
+        if (k == sv(name)) return os(v);
+    return kAbsent;
+}
+
+const oms_host_api kApi = {
+    OMS_ABI_MAJOR, OMS_ABI_MINOR, sizeof(oms_host_api),
+    register_route, register_migration, subscribe, register_service, register_job, register_command,
+    config_get, log_message,
+    error_new, error_free, error_set, error_add_field, error_status, error_code, error_detail, error_sqlstate,
+    error_field_count, error_field,
+    buffer_new, buffer_free, buffer_append, buffer_view,
+    request_method, request_path, request_param, request_query, request_header, request_body, request_id,
+    request_remote_address, request_caller, request_tx,
+    response_set_status, response_set_header, response_set_body,
+    tx_begin, tx_commit, tx_rollback, tx_query, result_rows, result_columns, result_column_name, result_is_null,
+    result_value, result_affected, result_free,
+    event_publish, service_call, service_exists,
+    token_issue,
+    command_arg,
+};
+
+}  // namespace
+
+const oms_host_api* Runtime::api() { return &kApi; }
+
+void set_current_request(const RequestContext* ctx) { t_current_request = ctx; }
+
+}  // namespace oms::host

@@ -1,0 +1,423 @@
+#include "http_server.hpp"
+
+#include <nlohmann/json.hpp>
+#include <openssl/rand.h>
+#include <pistache/endpoint.h>
+#include <pistache/http.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <sstream>
+
+#include "runtime.hpp"
+#include "worker_pool.hpp"
+
+using namespace Pistache;
+
+namespace oms::host {
+namespace {
+
+const char* reason_phrase(int status) {
+    switch (status) {
+        case 400: return "Bad Request";
+        case 401: return "Unauthorized";
+        case 403: return "Forbidden";
+        case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 409: return "Conflict";
+        case 413: return "Content Too Large";
+        case 415: return "Unsupported Media Type";
+        case 422: return "Unprocessable Content";
+        case 429: return "Too Many Requests";
+        case 500: return "Internal Server Error";
+        case 501: return "Not Implemented";
+        case 502: return "Bad Gateway";
+        case 503: return "Service Unavailable";
+        default: return status < 500 ? "Client Error" : "Server Error";
+    }
+}
+
+std::string lower(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+// A client-supplied X-Request-Id is echoed only when it is short and plain.
+bool acceptable_request_id(std::string_view id) {
+    if (id.empty() || id.size() > 128) return false;
+    for (char c : id)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == ':'))
+            return false;
+    return true;
+}
+
+std::string new_request_id() {
+    unsigned char b[16];
+    RAND_bytes(b, sizeof b);
+    b[6] = (b[6] & 0x0f) | 0x40;  // UUID v4
+    b[8] = (b[8] & 0x3f) | 0x80;
+    static const char* hex = "0123456789abcdef";
+    std::string out;
+    for (int i = 0; i < 16; ++i) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
+        out.push_back(hex[b[i] >> 4]);
+        out.push_back(hex[b[i] & 15]);
+    }
+    return out;
+}
+
+// nlohmann's DOM recursion is bounded only by the stack; refuse absurd nesting
+// before anything parses the body.
+bool nesting_within(std::string_view body, int max_depth) {
+    int depth = 0;
+    bool in_string = false, escaped = false;
+    for (char c : body) {
+        if (in_string) {
+            if (escaped) escaped = false;
+            else if (c == '\\') escaped = true;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth > max_depth) return false;
+        } else if (c == '}' || c == ']') {
+            --depth;
+        }
+    }
+    return true;
+}
+
+bool is_json_content_type(const std::string* ct) {
+    if (!ct) return false;
+    std::string t = lower(*ct);
+    t = t.substr(0, t.find(';'));
+    while (!t.empty() && t.back() == ' ') t.pop_back();
+    return t == "application/json" || (t.rfind("application/", 0) == 0 && t.size() > 5 &&
+                                        t.compare(t.size() - 5, 5, "+json") == 0);
+}
+
+int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+std::string form_decode(std::string_view s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '+') out.push_back(' ');
+        else if (s[i] == '%' && i + 2 < s.size() && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            out.push_back(static_cast<char>(hexval(s[i + 1]) * 16 + hexval(s[i + 2])));
+            i += 2;
+        } else out.push_back(s[i]);
+    }
+    return out;
+}
+
+}  // namespace
+
+Reply problem(int status, std::string_view code, std::string_view detail, std::string_view request_id,
+              const std::vector<std::pair<std::string, std::string>>& fields) {
+    nlohmann::json body = {{"type", "about:blank"},
+                           {"title", reason_phrase(status)},
+                           {"status", status},
+                           {"code", code},
+                           {"detail", detail},
+                           {"request_id", request_id}};
+    if (!fields.empty()) {
+        auto& errors = body["errors"] = nlohmann::json::array();
+        for (const auto& [f, m] : fields) errors.push_back({{"field", f}, {"message", m}});
+    }
+    Reply r;
+    r.status = status;
+    r.content_type = "application/problem+json";
+    r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return r;
+}
+
+namespace {
+
+Reply unauthorized(const RequestContext& ctx, bool token_given) {
+    Reply r = problem(401, "unauthorized",
+                      token_given ? "The access token is invalid or expired." : "Authentication is required.",
+                      ctx.request_id);
+    r.headers.emplace_back("WWW-Authenticate", token_given ? "Bearer error=\"invalid_token\"" : "Bearer");
+    return r;
+}
+
+Reply from_error(const RequestContext& ctx, const oms_error& err) {
+    int status = err.status >= 400 && err.status <= 599 ? err.status : 500;
+    std::string detail = err.detail;
+    if (status == 500 && (err.code == "internal_error" || err.code.empty())) {
+        // Exception text from inside a plugin is for the log, not for clients.
+        spdlog::error("route {} {} of plugin {} failed: {}", ctx.method, ctx.route->path, ctx.route->plugin, err.detail);
+        detail = "An internal error occurred.";
+    }
+    Reply r = problem(status, err.code.empty() ? "error" : err.code, detail, ctx.request_id, err.fields);
+    if (status == 503) r.headers.emplace_back("Retry-After", "1");
+    if (status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return r;
+}
+
+}  // namespace
+
+Reply run_route(RequestContext& ctx) {
+    const RouteInfo& route = *ctx.route;
+    try {
+        if (!(route.flags & OMS_ROUTE_RAW_BODY) && !ctx.body.empty()) {
+            if (!is_json_content_type(ctx.header("content-type")))
+                return problem(415, "unsupported_media_type", "Send the body as application/json.", ctx.request_id);
+            if (!nesting_within(ctx.body, 64) || !nlohmann::json::accept(ctx.body))
+                return problem(400, "malformed_json", "The body is not valid JSON.", ctx.request_id);
+        }
+
+        bool token_given = false;
+        if (const std::string* auth = ctx.header("authorization")) {
+            token_given = true;
+            if (auth->size() > 7 && lower(auth->substr(0, 7)) == "bearer ")
+                ctx.caller = ctx.runtime->tokens().verify(std::string_view(*auth).substr(7));
+        }
+        if (route.flags & OMS_ROUTE_AUTH) {
+            if (!ctx.caller) return unauthorized(ctx, token_given);
+            if (!route.role.empty() && ctx.caller->role != route.role)
+                return problem(403, "forbidden", "This needs the " + route.role + " role.", ctx.request_id);
+        }
+
+        if (route.builtin) return route.builtin(ctx);
+
+        oms_request req{&ctx};
+        oms_response resp;
+        oms_error err;
+        set_current_request(&ctx);
+        int rc = route.handler(route.user_data, &req, &resp, &err);
+        set_current_request(nullptr);
+        if (rc != OMS_OK) {
+            ctx.tx.reset();  // rolls back
+            return from_error(ctx, err);
+        }
+        if (ctx.tx) {
+            auto tx = std::move(ctx.tx);
+            tx->lease->commit();
+        }
+        return std::move(resp.reply);
+    } catch (const DbError& e) {
+        set_current_request(nullptr);
+        ctx.tx.reset();
+        if (e.status >= 500) spdlog::error("request {}: database: {}", ctx.request_id, e.what());
+        Reply r = problem(e.status, e.code, e.public_detail(), ctx.request_id);
+        if (e.status == 503) r.headers.emplace_back("Retry-After", "1");
+        return r;
+    } catch (const std::exception& e) {
+        set_current_request(nullptr);
+        ctx.tx.reset();
+        spdlog::error("request {}: {}", ctx.request_id, e.what());
+        return problem(500, "internal_error", "An internal error occurred.", ctx.request_id);
+    }
+}
+
+struct HttpServer::Core {
+    Runtime& runtime;
+    HttpServer::Options options;
+    WorkerPool pool;
+    std::atomic<int> in_flight{0};
+    std::atomic<bool> draining{false};
+    std::mutex idle_mutex;
+    std::condition_variable idle_cv;
+
+    Core(Runtime& rt, HttpServer::Options o)
+        : runtime(rt), options(o), pool(o.workers, o.queue_limit, "oms-worker") {}
+
+    void finish() {
+        if (--in_flight == 0) {
+            std::lock_guard lock(idle_mutex);
+            idle_cv.notify_all();
+        }
+    }
+};
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void send_reply(const std::shared_ptr<HttpServer::Core>& core, const std::shared_ptr<Http::ResponseWriter>& w,
+                const RequestContext& ctx, Reply reply, bool keep_alive, Clock::time_point start) {
+    try {
+        auto& h = w->headers();
+        // Pistache 0.0.5 pre-sets "Connection: Close" whenever the request had no
+        // Connection header, i.e. for every plain HTTP/1.1 request (RFC 9112 §9.3
+        // says such a connection persists). Replace it with our decision.
+        h.remove<Http::Header::Connection>();
+        h.add<Http::Header::Connection>(keep_alive ? Http::ConnectionControl::KeepAlive
+                                                   : Http::ConnectionControl::Close);
+        h.addRaw(Http::Header::Raw("X-Request-Id", ctx.request_id));
+        if (!reply.content_type.empty()) h.addRaw(Http::Header::Raw("Content-Type", reply.content_type));
+        for (auto& [k, v] : reply.headers) h.addRaw(Http::Header::Raw(k, v));
+
+        double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+        nlohmann::json line = {{"event", "access"},
+                               {"request_id", ctx.request_id},
+                               {"method", ctx.method},
+                               {"path", ctx.path},
+                               {"route", ctx.route ? ctx.route->path : ""},
+                               {"status", reply.status},
+                               {"duration_ms", std::round(ms * 1000) / 1000},
+                               {"remote", ctx.remote_address}};
+        if (ctx.caller) line["user_id"] = ctx.caller->user_id;
+        spdlog::info(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+
+        w->send(static_cast<Http::Code>(reply.status), reply.body)
+            .then(
+                [core, w, keep_alive](ssize_t) {
+                    if (!keep_alive)
+                        if (auto peer = w->peer()) ::shutdown(peer->fd(), SHUT_WR);  // then the client closes
+                    core->finish();
+                },
+                [core](std::exception_ptr) { core->finish(); });  // the client went away first
+    } catch (const std::exception& e) {
+        spdlog::warn("could not send a response: {}", e.what());
+        core->finish();
+    }
+}
+
+class RequestHandler : public Http::Handler {
+public:
+    HTTP_PROTOTYPE(RequestHandler)
+
+    explicit RequestHandler(std::shared_ptr<HttpServer::Core> core) : core_(std::move(core)) {}
+
+    void onRequest(const Http::Request& req, Http::ResponseWriter writer) override {
+        auto start = Clock::now();
+        auto w = std::make_shared<Http::ResponseWriter>(std::move(writer));
+        auto ctx = std::make_shared<RequestContext>();
+        ++core_->in_flight;
+        bool keep_alive = false;
+        try {
+            ctx->runtime = &core_->runtime;
+            ctx->method = Http::methodString(req.method());
+            ctx->path = req.resource();
+            for (const auto& h : req.headers().list()) {
+                std::ostringstream os;
+                h->write(os);
+                ctx->headers.emplace_back(lower(h->name()), os.str());
+            }
+            for (const auto& [name, raw] : req.headers().rawList()) ctx->headers.emplace_back(lower(name), raw.value());
+            for (auto it = req.query().parameters_begin(); it != req.query().parameters_end(); ++it)
+                ctx->query.emplace_back(form_decode(it->first), form_decode(it->second));
+            try {
+                ctx->remote_address = req.address().host();
+            } catch (...) {
+            }
+            const std::string* rid = ctx->header("x-request-id");
+            ctx->request_id = rid && acceptable_request_id(*rid) ? *rid : new_request_id();
+
+            auto conn = req.headers().tryGet<Http::Header::Connection>();
+            if (req.version() == Http::Version::Http11)
+                keep_alive = !(conn && conn->control() == Http::ConnectionControl::Close);
+            else
+                keep_alive = conn && conn->control() == Http::ConnectionControl::KeepAlive;
+
+            if (core_->draining) {
+                Reply r = problem(503, "shutting_down", "This host is shutting down; retry.", ctx->request_id);
+                r.headers.emplace_back("Retry-After", "1");
+                return send_reply(core_, w, *ctx, std::move(r), false, start);
+            }
+
+            auto match = core_->runtime.router().match(ctx->method, ctx->path);
+            if (!match.target) {
+                if (!match.allowed.empty()) {
+                    std::string allow;
+                    for (const auto& m : match.allowed) allow += (allow.empty() ? "" : ", ") + m;
+                    Reply r = problem(405, "method_not_allowed", ctx->method + " is not allowed here.",
+                                      ctx->request_id);
+                    r.headers.emplace_back("Allow", allow);
+                    return send_reply(core_, w, *ctx, std::move(r), keep_alive, start);
+                }
+                return send_reply(core_, w, *ctx,
+                                  problem(404, "not_found", "No route matches " + ctx->path + ".", ctx->request_id),
+                                  keep_alive, start);
+            }
+            ctx->route = match.target;
+            ctx->params = std::move(match.params);
+
+            ctx->body = req.body();
+            if (ctx->body.size() > core_->options.body_limit)
+                return send_reply(core_, w, *ctx,
+                                  problem(413, "body_too_large",
+                                          "The body is larger than " + std::to_string(core_->options.body_limit) +
+                                              " bytes.",
+                                          ctx->request_id),
+                                  false, start);
+
+            if (ctx->route->on_reactor)
+                return send_reply(core_, w, *ctx, run_route(*ctx), keep_alive, start);
+
+            auto core = core_;
+            bool queued = core_->pool.submit([core, w, ctx, keep_alive, start] {
+                Reply r = run_route(*ctx);
+                send_reply(core, w, *ctx, std::move(r), keep_alive, start);
+            });
+            if (!queued) {
+                Reply r = problem(503, "overloaded", "The server is busy; retry shortly.", ctx->request_id);
+                r.headers.emplace_back("Retry-After", "1");
+                send_reply(core_, w, *ctx, std::move(r), keep_alive, start);
+            }
+        } catch (const std::exception& e) {
+            spdlog::error("request {}: {}", ctx->request_id, e.what());
+            send_reply(core_, w, *ctx, problem(500, "internal_error", "An internal error occurred.", ctx->request_id),
+                       false, start);
+        }
+    }
+
+private:
+    std::shared_ptr<HttpServer::Core> core_;
+};
+
+}  // namespace
+
+HttpServer::HttpServer(Runtime& runtime, Options options)
+    : runtime_(runtime), options_(std::move(options)), core_(std::make_shared<Core>(runtime_, options_)) {}
+
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::start() {
+    Address addr(options_.address, Port(options_.port));
+    endpoint_ = std::make_unique<Http::Endpoint>(addr);
+    auto opts = Http::Endpoint::options()
+                    .threads(options_.reactor_threads)
+                    .flags(Tcp::Options::ReuseAddr | Tcp::Options::NoDelay)
+                    .backlog(1024)
+                    // Room for headers above the body limit; bodies over the limit get our 413.
+                    .maxRequestSize(options_.body_limit + 64 * 1024)
+                    .headerTimeout(std::chrono::seconds(10))
+                    .bodyTimeout(std::chrono::seconds(30))
+                    .keepaliveTimeout(std::chrono::seconds(60));
+    endpoint_->init(opts);
+    endpoint_->setHandler(Http::make_handler<RequestHandler>(core_));
+    try {
+        endpoint_->serveThreaded();
+    } catch (const std::exception& e) {
+        endpoint_.reset();
+        throw std::runtime_error("cannot listen on " + options_.address + ":" + std::to_string(options_.port) + ": " +
+                                 e.what());
+    }
+}
+
+uint16_t HttpServer::port() const { return endpoint_ ? static_cast<uint16_t>(endpoint_->getPort()) : 0; }
+
+void HttpServer::stop() {
+    if (!endpoint_) return;
+    core_->draining = true;
+    {
+        std::unique_lock lock(core_->idle_mutex);
+        core_->idle_cv.wait_for(lock, options_.shutdown_timeout, [&] { return core_->in_flight.load() == 0; });
+    }
+    if (core_->in_flight > 0) spdlog::warn("shutdown: {} requests still in flight after the timeout", core_->in_flight.load());
+    core_->pool.stop();
+    endpoint_->shutdown();
+    endpoint_.reset();
+}
+
+}  // namespace oms::host

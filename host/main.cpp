@@ -1,0 +1,357 @@
+// oms-host: loads the plugins, then runs one command (serve by default).
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <thread>
+
+#include "config.hpp"
+#include "http_server.hpp"
+#include "jobs.hpp"
+#include "logging.hpp"
+#include "migrate.hpp"
+#include "runtime.hpp"
+
+#ifndef OMS_VERSION
+#define OMS_VERSION "0.0.0"
+#endif
+
+using namespace oms::host;
+using json = nlohmann::json;
+
+namespace {
+
+// Exit codes: 0 done, 1 failed while running, 2 bad configuration or usage.
+[[noreturn]] void die(int code, const std::string& line) {
+    std::fprintf(stderr, "oms-host: %s\n", line.c_str());
+    std::fflush(stdout);
+    std::_Exit(code);
+}
+
+void raise_fd_limit() {
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+void write_port_file(const std::string& path, uint16_t port) {
+    std::string tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp);
+        out << port << "\n";
+    }
+    std::filesystem::rename(tmp, path);
+}
+
+// Waits out a database that is still starting (e.g. under systemd ordering).
+template <class F>
+auto with_database_retry(const Config& cfg, F&& f) {
+    auto deadline = std::chrono::steady_clock::now() +
+                    std::chrono::seconds(std::stoi(cfg.get("OMS_DB_WAIT_SECONDS", "30")));
+    while (true) {
+        try {
+            return f();
+        } catch (const DbError& e) {
+            if (e.status != 503 || std::chrono::steady_clock::now() > deadline) throw;
+            spdlog::warn("database not reachable yet ({}); retrying", e.what());
+            std::this_thread::sleep_for(std::chrono::seconds(1));
+        }
+    }
+}
+
+void add_builtin_routes(Runtime& rt) {
+    RouteInfo live;
+    live.plugin = "oms";
+    live.method = "GET";
+    live.path = "/health/live";
+    live.summary = "Liveness: answers without touching the database";
+    live.on_reactor = true;
+    live.builtin = [](RequestContext&) {
+        Reply r;
+        r.content_type = "application/json";
+        r.body = R"({"status":"ok"})";
+        return r;
+    };
+    rt.add_route(std::move(live));
+
+    RouteInfo health;
+    health.plugin = "oms";
+    health.method = "GET";
+    health.path = "/health";
+    health.summary = "Readiness: database round trip, version, uptime, plugins";
+    health.builtin = [](RequestContext& ctx) {
+        Runtime& rt = *ctx.runtime;
+        json body;
+        json plugins = json::array();
+        for (const auto& p : rt.plugins()) plugins.push_back({{"name", p->name}, {"version", p->version}});
+        bool ok = true;
+        json database;
+        auto t0 = std::chrono::steady_clock::now();
+        try {
+            auto c = rt.database().acquire();
+            c.query("SELECT 1");
+            double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+            database = {{"status", "up"}, {"latency_ms", std::round(ms * 100) / 100}};
+        } catch (const std::exception& e) {
+            ok = false;
+            database = {{"status", "down"}, {"latency_ms", nullptr}};
+            spdlog::warn("health: database check failed: {}", e.what());
+        }
+        auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - rt.started());
+        body = {{"status", ok ? "ok" : "unavailable"},
+                {"version", OMS_VERSION},
+                {"uptime_seconds", uptime.count()},
+                {"database", database},
+                {"plugins", plugins}};
+        Reply r;
+        r.status = ok ? 200 : 503;
+        r.content_type = "application/json";
+        r.body = body.dump();
+        if (!ok) r.headers.emplace_back("Retry-After", "5");
+        return r;
+    };
+    rt.add_route(std::move(health));
+}
+
+int serve(Runtime& rt, const sigset_t& signals) {
+    const Config& cfg = rt.config();
+    cfg.validate_for_serving();
+    int workers = cfg.workers();
+    rt.set_database_connections(workers + 2);  // + the job thread and /health under load
+
+    auto migrations = all_migrations(rt);
+    with_database_retry(cfg, [&] {
+        Migrator m(rt.database(), migrations);
+        if (cfg.auto_migrate()) {
+            int n = m.apply();
+            if (n) spdlog::info("applied {} migrations", n);
+        } else if (!m.up_to_date()) {
+            throw MigrationError("the database has pending or changed migrations; run `oms-host migrate` first");
+        }
+        return 0;
+    });
+    (void)rt.tokens();
+    add_builtin_routes(rt);
+
+    HttpServer::Options o;
+    o.address = cfg.bind_address();
+    o.port = cfg.port();
+    o.workers = workers;
+    o.body_limit = cfg.body_limit();
+    o.shutdown_timeout = cfg.shutdown_timeout();
+    o.reactor_threads = std::max(1, std::min(4, static_cast<int>(std::thread::hardware_concurrency())));
+    HttpServer server(rt, o);
+    server.start();
+    JobRunner jobs(rt);
+    jobs.start();
+
+    auto ready = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - rt.started()).count();
+    spdlog::info(json({{"event", "listening"},
+                       {"address", o.address},
+                       {"port", server.port()},
+                       {"workers", workers},
+                       {"plugins", rt.plugins().size()},
+                       {"ready_ms", std::round(ready)},
+                       {"environment", cfg.production() ? "production" : "development"}})
+                     .dump());
+    if (auto pf = cfg.get("OMS_PORT_FILE"); !pf.empty()) write_port_file(pf, server.port());
+
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("received {}, draining in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    jobs.stop();
+    server.stop();
+    spdlog::info("stopped");
+    return 0;
+}
+
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+    std::vector<size_t> width;
+    for (const auto& r : rows)
+        for (size_t i = 0; i < r.size(); ++i) {
+            if (width.size() <= i) width.push_back(0);
+            width[i] = std::max(width[i], r[i].size());
+        }
+    for (const auto& r : rows) {
+        std::string line;
+        for (size_t i = 0; i < r.size(); ++i) {
+            line += r[i];
+            if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 2, ' ');
+        }
+        std::cout << line << "\n";
+    }
+}
+
+int clear_data(Runtime& rt, bool yes) {
+    if (rt.config().production() && !yes)
+        die(2, "clear-data deletes every row; in production pass --yes to confirm");
+    auto c = rt.database().acquire();
+    auto tables = c.query(
+        "SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables "
+        "WHERE schemaname = current_schema() AND tablename <> 'oms_migrations' ORDER BY 1");
+    if (tables.rows() == 0) {
+        std::cout << "nothing to clear\n";
+        return 0;
+    }
+    std::string list;
+    for (int i = 0; i < tables.rows(); ++i) list += (i ? ", " : "") + std::string(tables.value(i, 0));
+    c.exec_script("TRUNCATE " + list + " RESTART IDENTITY CASCADE");
+    std::cout << "cleared " << tables.rows() << " tables (the migration ledger is kept)\n";
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // Signals are taken by sigwait in serve; block them before any thread starts.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+
+    if (argc >= 2 && (std::string(argv[1]) == "version" || std::string(argv[1]) == "--version")) {
+        std::cout << "oms-host " << OMS_VERSION << " (plugin ABI " << OMS_ABI_MAJOR << "." << OMS_ABI_MINOR << ")\n";
+        return 0;
+    }
+
+    // --config must be known before the plugins (and so their commands) load.
+    std::optional<std::string> config_file;
+    for (int i = 1; i + 1 < argc; ++i)
+        if (std::string(argv[i]) == "--config") config_file = argv[i + 1];
+
+    std::optional<Runtime> runtime;
+    try {
+        Config cfg = Config::load(config_file);
+        setup_logging(cfg.log_level(), cfg.log_json());
+        runtime.emplace(std::move(cfg));
+        runtime->load_plugins();
+    } catch (const std::exception& e) {
+        die(2, e.what());
+    }
+    Runtime& rt = *runtime;
+
+    CLI::App app{"oms-host: order management backend. Loads plugins and serves the REST API.", "oms-host"};
+    app.set_help_all_flag("--help-all", "Show help for every command");
+    std::string config_arg;
+    app.add_option("--config", config_arg, "Config file (default: $OMS_CONFIG, else etc/oms.conf)");
+    app.require_subcommand(0, 1);
+
+    auto* serve_cmd = app.add_subcommand("serve", "Migrate (unless OMS_AUTO_MIGRATE=false) and serve HTTP (default)");
+    auto* migrate_cmd = app.add_subcommand("migrate", "Apply pending migrations of the host and every loaded plugin");
+    auto* migrate_status = migrate_cmd->add_subcommand("status", "List migrations: applied, pending or changed");
+    auto* plugins_cmd = app.add_subcommand("plugins", "List the loaded plugins");
+    auto* routes_cmd = app.add_subcommand("routes", "List the HTTP routes of the host and the loaded plugins");
+    app.add_subcommand("version", "Print the version");
+    auto* clear_cmd = app.add_subcommand("clear-data", "Delete every row of every table except the migration ledger");
+    bool clear_yes = false;
+    clear_cmd->add_flag("--yes", clear_yes, "Confirm (required when OMS_ENV=production)");
+
+    // Plugin commands: oms-host <plugin> <command> [--option value ...]
+    std::map<std::string, CLI::App*> plugin_apps;
+    std::vector<std::pair<CLI::App*, const CommandInfo*>> command_apps;
+    std::map<const CommandInfo*, std::map<std::string, std::string>> command_values;
+    std::map<const CommandInfo*, std::map<std::string, bool>> command_flags;
+    try {
+        for (const auto& cmd : rt.commands()) {
+            CLI::App*& papp = plugin_apps[cmd.plugin];
+            if (!papp) {
+                papp = app.add_subcommand(cmd.plugin, "Commands of the " + cmd.plugin + " plugin");
+                papp->require_subcommand(1);
+            }
+            CLI::App* capp = papp->add_subcommand(cmd.name, cmd.help);
+            for (const auto& opt : cmd.options) {
+                if (opt.flags & OMS_OPTION_FLAG) {
+                    capp->add_flag("--" + opt.name, command_flags[&cmd][opt.name], opt.help);
+                    continue;
+                }
+                std::string& slot = command_values[&cmd][opt.name];
+                CLI::Option* o = capp->add_option((opt.flags & OMS_OPTION_POSITIONAL) ? opt.name : "--" + opt.name,
+                                                  slot, opt.help);
+                if (opt.flags & OMS_OPTION_REQUIRED) o->required();
+            }
+            command_apps.emplace_back(capp, &cmd);
+        }
+    } catch (const CLI::Error& e) {
+        die(2, std::string("a plugin's command clashes with another command: ") + e.what());
+    }
+
+    CLI11_PARSE(app, argc, argv);
+
+    try {
+        for (auto& [capp, cmd] : command_apps) {
+            if (!capp->parsed()) continue;
+            oms_command_args args;
+            for (auto& [k, v] : command_values[cmd])
+                if (capp->count(k) || capp->count("--" + k)) args.values.emplace_back(k, v);
+            for (auto& [k, on] : command_flags[cmd])
+                if (on) args.values.emplace_back(k, "1");
+            oms_error err;
+            if (cmd->handler(cmd->user_data, &args, &err) != OMS_OK)
+                die(err.status >= 400 && err.status < 500 ? 2 : 1, err.detail.empty() ? err.code : err.detail);
+            return 0;
+        }
+        if (*migrate_cmd) {
+            Migrator m(rt.database(), all_migrations(rt));
+            if (*migrate_status) {
+                std::vector<std::vector<std::string>> rows{{"PLUGIN", "VERSION", "NAME", "STATE", "APPLIED_AT"}};
+                bool clean = true;
+                for (const auto& s : m.status()) {
+                    rows.push_back({s.plugin, std::to_string(s.version), s.name, s.state, s.applied_at});
+                    clean = clean && (s.state == "applied" || s.state == "unknown");
+                }
+                print_table(rows);
+                return clean ? 0 : 3;
+            }
+            int n = with_database_retry(rt.config(), [&] { return m.apply(); });
+            std::cout << (n ? "applied " + std::to_string(n) + " migrations" : "database is up to date") << "\n";
+            return 0;
+        }
+        if (*plugins_cmd) {
+            std::vector<std::vector<std::string>> rows{{"NAME", "VERSION", "ABI", "DEPENDS", "FILE"}};
+            for (const auto& p : rt.plugins()) {
+                std::string deps;
+                for (const auto& d : p->dependencies) deps += (deps.empty() ? "" : ",") + d;
+                rows.push_back({p->name, p->version, std::to_string(p->abi_major) + "." + std::to_string(p->abi_minor),
+                                deps.empty() ? "-" : deps, p->file});
+            }
+            print_table(rows);
+            return 0;
+        }
+        if (*routes_cmd) {
+            add_builtin_routes(rt);
+            std::vector<std::vector<std::string>> rows{{"METHOD", "PATH", "AUTH", "PLUGIN", "SUMMARY"}};
+            rt.router().for_each([&](const std::string& m, const std::string& path, const RouteInfo& r) {
+                std::string auth = r.role.empty() ? ((r.flags & OMS_ROUTE_AUTH) ? "token" : "public") : "role:" + r.role;
+                rows.push_back({m, path, auth, r.plugin, r.summary});
+            });
+            print_table(rows);
+            return 0;
+        }
+        if (*clear_cmd) return clear_data(rt, clear_yes);
+        (void)serve_cmd;
+        return serve(rt, signals);
+    } catch (const ConfigError& e) {
+        die(2, e.what());
+    } catch (const PluginError& e) {
+        die(2, e.what());
+    } catch (const MigrationError& e) {
+        die(1, e.what());
+    } catch (const DbError& e) {
+        die(1, std::string("database: ") + e.what());
+    } catch (const std::exception& e) {
+        die(1, e.what());
+    }
+}

@@ -1,0 +1,227 @@
+// The running host: configuration, loaded plugins and everything they
+// registered, the database and the token service. One per process.
+#pragma once
+
+#include <oms/abi.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "auth.hpp"
+#include "config.hpp"
+#include "db.hpp"
+#include "router.hpp"
+
+namespace spdlog {
+class logger;
+}
+
+namespace oms::host {
+
+class Runtime;
+struct RequestContext;
+
+// A plugin that cannot be loaded or initialised: printed as one line, exit 2.
+struct PluginError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct LoadedPlugin {
+    std::string name, version, description, file;
+    uint32_t abi_major = 0, abi_minor = 0;
+    std::vector<std::string> dependencies;
+    const oms_plugin_descriptor* descriptor = nullptr;
+    void* dl = nullptr;
+    bool initialized = false;
+    std::unique_ptr<oms_plugin> handle;
+};
+
+// What a handler produces, before it becomes an HTTP response.
+struct Reply {
+    int status = 200;
+    std::string body;
+    std::string content_type;
+    std::vector<std::pair<std::string, std::string>> headers;
+};
+
+struct RouteInfo {
+    std::string plugin;  // "oms" for the host's own routes
+    std::string method, path;
+    uint32_t flags = 0;
+    std::string role;
+    std::string summary, openapi;
+    oms_route_handler handler = nullptr;
+    void* user_data = nullptr;
+    std::function<Reply(RequestContext&)> builtin;  // host routes
+    bool on_reactor = false;  // builtin that never blocks: answered without the worker pool
+};
+
+struct MigrationInfo {
+    std::string plugin;
+    uint32_t version;
+    std::string name;
+    std::string sql;
+};
+
+struct SubscriptionInfo {
+    std::string plugin, pattern;
+    oms_event_handler handler;
+    void* user_data;
+};
+
+struct ServiceInfo {
+    std::string plugin, name, description;
+    oms_service_handler handler;
+    void* user_data;
+};
+
+struct JobInfo {
+    std::string plugin, name;
+    std::chrono::milliseconds interval;
+    oms_job_handler handler;
+    void* user_data;
+};
+
+struct CommandInfo {
+    struct Option {
+        std::string name, help;
+        uint32_t flags;
+    };
+    std::string plugin, name, help;
+    std::vector<Option> options;
+    oms_command_handler handler;
+    void* user_data;
+};
+
+class Runtime {
+public:
+    explicit Runtime(Config config);
+    ~Runtime();
+    Runtime(const Runtime&) = delete;
+    Runtime& operator=(const Runtime&) = delete;
+
+    static Runtime& current();  // the process's runtime (the C API needs it for context-free calls)
+
+    // Loads OMS_PLUGINS from OMS_PLUGIN_DIR (all *.so when unset), checks ABI,
+    // names and dependencies, and calls each init in dependency order.
+    // Throws PluginError with one line naming the file and the problem.
+    void load_plugins();
+    void shutdown_plugins();  // reverse order; then dlclose
+
+    const Config& config() const { return config_; }
+    const std::vector<std::unique_ptr<LoadedPlugin>>& plugins() const { return plugins_; }
+    const Router<RouteInfo>& router() const { return router_; }
+    const std::vector<MigrationInfo>& migrations() const { return migrations_; }
+    const std::vector<SubscriptionInfo>& subscriptions() const { return subscriptions_; }
+    const std::vector<ServiceInfo>& services() const { return services_; }
+    const std::vector<JobInfo>& jobs() const { return jobs_; }
+    const std::vector<CommandInfo>& commands() const { return commands_; }
+    const ServiceInfo* find_service(std::string_view name) const;
+
+    void add_route(RouteInfo route);  // throws PluginError on conflict
+
+    Database& database();             // created on first use from DATABASE_URL
+    bool has_database() const { return db_ != nullptr; }
+    void set_database_connections(int n) { db_connections_ = n; }
+    const TokenService& tokens();
+    std::shared_ptr<spdlog::logger> plugin_logger() const { return plugin_log_; }
+    std::chrono::steady_clock::time_point started() const { return started_; }
+
+    // Registration entry points used by the C API while a plugin's init runs.
+    LoadedPlugin* registering() const { return registering_; }
+    void add_migration(MigrationInfo m);
+    void add_subscription(SubscriptionInfo s) { subscriptions_.push_back(std::move(s)); }
+    void add_service(ServiceInfo s);
+    void add_job(JobInfo j) { jobs_.push_back(std::move(j)); }
+    void add_command(CommandInfo c);
+
+    static const oms_host_api* api();  // the function table handed to plugins
+
+private:
+    LoadedPlugin& open_plugin(const std::string& path);
+    void init_plugin(LoadedPlugin& p);
+
+    Config config_;
+    std::vector<std::unique_ptr<LoadedPlugin>> plugins_;  // in init order
+    Router<RouteInfo> router_;
+    std::vector<MigrationInfo> migrations_;
+    std::vector<SubscriptionInfo> subscriptions_;
+    std::vector<ServiceInfo> services_;
+    std::vector<JobInfo> jobs_;
+    std::vector<CommandInfo> commands_;
+    LoadedPlugin* registering_ = nullptr;
+    std::unique_ptr<Database> db_;
+    int db_connections_ = 10;
+    std::unique_ptr<TokenService> tokens_;
+    std::once_flag tokens_once_;
+    std::once_flag db_once_;
+    std::shared_ptr<spdlog::logger> plugin_log_;
+    std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+};
+
+// Per-request state shared by the HTTP layer and the C API.
+struct RequestContext {
+    Runtime* runtime = nullptr;
+    const RouteInfo* route = nullptr;
+    std::string method, path, query_string, body, request_id, remote_address;
+    std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+    PathParams params;
+    std::vector<std::pair<std::string, std::string>> query;  // decoded
+    std::optional<Principal> caller;
+    std::unique_ptr<oms_tx> tx;  // the request's transaction, when a handler asked for one
+
+    const std::string* header(std::string_view lower_name) const;
+    ~RequestContext();
+};
+
+// Runs a route's handler (plugin or builtin), committing or rolling back the
+// request transaction. Never throws: every failure becomes a problem reply.
+Reply run_route(RequestContext& ctx);
+
+// Tags plugin log lines written on this thread with the request's id.
+void set_current_request(const RequestContext* ctx);
+
+// RFC 9457 problem+json.
+Reply problem(int status, std::string_view code, std::string_view detail, std::string_view request_id,
+              const std::vector<std::pair<std::string, std::string>>& fields = {});
+
+}  // namespace oms::host
+
+// The opaque handles of <oms/abi.h>, defined on the host side.
+struct oms_plugin {
+    oms::host::Runtime* runtime;
+    oms::host::LoadedPlugin* plugin;
+};
+struct oms_error {
+    int status = 0;
+    std::string code, detail, sqlstate;
+    std::vector<std::pair<std::string, std::string>> fields;
+};
+struct oms_buffer {
+    std::string data;
+};
+struct oms_tx {
+    oms::host::Runtime* runtime = nullptr;
+    std::optional<oms::host::Database::Lease> lease;
+    int event_depth = 0;
+};
+struct oms_result {
+    explicit oms_result(oms::host::QueryResult r) : res(std::move(r)) {}
+    oms::host::QueryResult res;
+};
+struct oms_request {
+    oms::host::RequestContext* ctx;
+};
+struct oms_response {
+    oms::host::Reply reply;
+};
+struct oms_command_args {
+    std::vector<std::pair<std::string, std::string>> values;
+};

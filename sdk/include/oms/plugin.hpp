@@ -1,0 +1,813 @@
+// oms/plugin.hpp — the header-only C++ layer over <oms/abi.h>.
+//
+// A whole plugin:
+//
+//   #include <oms/plugin.hpp>
+//
+//   static void setup(oms::Plugin& p) {
+//       p.route("GET", "/hello/:name", [](oms::Request& req) {
+//           return oms::Response::json({{"hello", req.param("name")}});
+//       }).summary("Greets by name");
+//   }
+//   OMS_PLUGIN("hello", "1.0.0", "Says hello", setup /*, "dependency", ... */)
+//
+// and in CMake: `oms_add_plugin(hello SOURCES hello.cpp MIGRATIONS migrations)`.
+//
+// Everything here is compiled into the plugin, never shared with the host or
+// other plugins: the SDK's namespace is hidden, and exceptions never cross
+// the boundary (every entry point catches them and fills an oms_error).
+#pragma once
+
+#include <oms/abi.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC visibility push(hidden)
+#endif
+
+namespace oms {
+
+using json = nlohmann::json;
+
+// ---------------------------------------------------------------------------
+// Errors. Throw oms::Error from any handler; the host turns it into an RFC 9457
+// problem+json answer with `code`, `detail` and, for validation, `errors`.
+// Any other exception becomes a 500 whose detail is logged, not sent.
+
+struct FieldError {
+    std::string field;
+    std::string message;
+};
+
+class Error : public std::exception {
+public:
+    Error(int status, std::string code, std::string detail, std::vector<FieldError> fields = {},
+          std::string sqlstate = {})
+        : status_(status), code_(std::move(code)), detail_(std::move(detail)),
+          fields_(std::move(fields)), sqlstate_(std::move(sqlstate)) {}
+
+    int status() const { return status_; }
+    const std::string& code() const { return code_; }
+    const std::string& detail() const { return detail_; }
+    const std::vector<FieldError>& fields() const { return fields_; }
+    // For database errors: the PostgreSQL SQLSTATE ("23505" = unique violation).
+    const std::string& sqlstate() const { return sqlstate_; }
+    bool is_unique_violation() const { return sqlstate_ == "23505"; }
+    const char* what() const noexcept override { return detail_.c_str(); }
+
+private:
+    int status_;
+    std::string code_;
+    std::string detail_;
+    std::vector<FieldError> fields_;
+    std::string sqlstate_;
+};
+
+inline Error bad_request(std::string code, std::string detail) { return {400, std::move(code), std::move(detail)}; }
+inline Error validation_failed(std::vector<FieldError> fields) {
+    return {400, "validation_failed", "The request body is invalid.", std::move(fields)};
+}
+inline Error unauthorized(std::string detail = "Authentication is required.") {
+    return {401, "unauthorized", std::move(detail)};
+}
+inline Error forbidden(std::string detail = "You are not allowed to do this.") {
+    return {403, "forbidden", std::move(detail)};
+}
+inline Error not_found(std::string detail = "Not found.") { return {404, "not_found", std::move(detail)}; }
+inline Error conflict(std::string code, std::string detail) { return {409, std::move(code), std::move(detail)}; }
+
+// ---------------------------------------------------------------------------
+namespace detail {
+
+inline const oms_host_api* host = nullptr;  // set once by init, per plugin
+inline oms_plugin* self = nullptr;
+
+inline oms_str str(std::string_view s) { return oms_str{s.data(), s.size()}; }
+inline std::string_view view(oms_str s) { return s.data ? std::string_view(s.data, s.len) : std::string_view(); }
+inline std::optional<std::string_view> maybe(oms_str s) {
+    if (!s.data) return std::nullopt;
+    return std::string_view(s.data, s.len);
+}
+
+// Owns one oms_error handle for the duration of a host call.
+class ErrorSlot {
+public:
+    ErrorSlot() : err_(host->error_new()) {}
+    ~ErrorSlot() { host->error_free(err_); }
+    ErrorSlot(const ErrorSlot&) = delete;
+    ErrorSlot& operator=(const ErrorSlot&) = delete;
+    oms_error* get() const { return err_; }
+
+    [[noreturn]] void raise() const { throw to_exception(err_); }
+
+    static Error to_exception(const oms_error* err) {
+        std::vector<FieldError> fields;
+        for (size_t i = 0, n = host->error_field_count(err); i < n; ++i) {
+            oms_str f{}, m{};
+            host->error_field(err, i, &f, &m);
+            fields.push_back({std::string(view(f)), std::string(view(m))});
+        }
+        int status = host->error_status(err);
+        return Error(status ? status : 500, std::string(view(host->error_code(err))),
+                     std::string(view(host->error_detail(err))), std::move(fields),
+                     std::string(view(host->error_sqlstate(err))));
+    }
+
+private:
+    oms_error* err_;
+};
+
+inline void fill(oms_error* err, const Error& e) {
+    host->error_set(err, e.status(), str(e.code()), str(e.detail()));
+    for (const auto& f : e.fields()) host->error_add_field(err, str(f.field), str(f.message));
+}
+
+// Runs `fn`, turning every exception into `err`. The only way plugin code is
+// entered from the host, so nothing ever unwinds across the C boundary.
+template <class F>
+int guard(oms_error* err, F&& fn) noexcept {
+    try {
+        fn();
+        return OMS_OK;
+    } catch (const Error& e) {
+        fill(err, e);
+    } catch (const json::exception& e) {
+        // Almost always a body of the wrong shape reaching .at()/.get<>().
+        host->error_set(err, 400, str("invalid_body"), str(e.what()));
+    } catch (const std::exception& e) {
+        host->error_set(err, 500, str("internal_error"), str(e.what()));
+    } catch (...) {
+        host->error_set(err, 500, str("internal_error"), str("unknown exception in plugin"));
+    }
+    return OMS_FAIL;
+}
+
+// A host-owned byte buffer, freed on scope exit.
+class Buffer {
+public:
+    Buffer() : buf_(host->buffer_new()) {}
+    ~Buffer() { host->buffer_free(buf_); }
+    Buffer(const Buffer&) = delete;
+    Buffer& operator=(const Buffer&) = delete;
+    oms_buffer* get() const { return buf_; }
+    std::string_view view() const { return detail::view(host->buffer_view(buf_)); }
+
+private:
+    oms_buffer* buf_;
+};
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------
+// Logging (goes to the host's log, tagged with the plugin name and request id).
+namespace log {
+inline void write(int level, std::string_view msg) { detail::host->log(detail::self, level, detail::str(msg)); }
+inline void debug(std::string_view m) { write(OMS_LOG_DEBUG, m); }
+inline void info(std::string_view m) { write(OMS_LOG_INFO, m); }
+inline void warn(std::string_view m) { write(OMS_LOG_WARN, m); }
+inline void error(std::string_view m) { write(OMS_LOG_ERROR, m); }
+}  // namespace log
+
+// Configuration: environment, then .env, then the config file.
+inline std::optional<std::string> config(std::string_view key) {
+    auto v = detail::maybe(detail::host->config_get(detail::self, detail::str(key)));
+    if (!v) return std::nullopt;
+    return std::string(*v);
+}
+inline std::string config(std::string_view key, std::string_view fallback) {
+    auto v = config(key);
+    return v ? *v : std::string(fallback);
+}
+
+// ---------------------------------------------------------------------------
+// Database rows. Values arrive in PostgreSQL's text form and are converted on
+// access; timestamps come back as RFC 3339 UTC with `time()`.
+
+// Converts PostgreSQL's timestamptz text ("2026-11-25 09:01:43.12+00", the
+// session runs in UTC) to RFC 3339 ("2026-11-25T09:01:43.12Z").
+inline std::string to_rfc3339(std::string_view pg) {
+    std::string out(pg);
+    if (out.size() > 10 && out[10] == ' ') out[10] = 'T';
+    if (out.size() >= 3 && out.compare(out.size() - 3, 3, "+00") == 0) out.replace(out.size() - 3, 3, "Z");
+    return out;
+}
+
+class Result;
+
+class Row {
+public:
+    Row(const Result& res, size_t row) : res_(&res), row_(row) {}
+
+    bool is_null(std::string_view column) const;
+    std::string_view text(std::string_view column) const;  // "" for NULL
+
+    template <class T>
+    T get(std::string_view column) const {
+        if (is_null(column)) throw std::runtime_error("column " + std::string(column) + " is NULL");
+        return convert<T>(text(column), column);
+    }
+    template <class T>
+    std::optional<T> get_optional(std::string_view column) const {
+        if (is_null(column)) return std::nullopt;
+        return convert<T>(text(column), column);
+    }
+    // A timestamptz column as RFC 3339 UTC, or JSON null.
+    json time(std::string_view column) const {
+        if (is_null(column)) return nullptr;
+        return to_rfc3339(text(column));
+    }
+
+private:
+    template <class T>
+    static T convert(std::string_view v, std::string_view column) {
+        if constexpr (std::is_same_v<T, std::string>) {
+            return std::string(v);
+        } else if constexpr (std::is_same_v<T, std::string_view>) {
+            return v;
+        } else if constexpr (std::is_same_v<T, bool>) {
+            return v == "t" || v == "true";
+        } else if constexpr (std::is_integral_v<T>) {
+            T out{};
+            auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+            if (ec != std::errc() || p != v.data() + v.size())
+                throw std::runtime_error("column " + std::string(column) + " is not an integer");
+            return out;
+        } else if constexpr (std::is_floating_point_v<T>) {
+            std::string s(v);
+            return static_cast<T>(std::strtod(s.c_str(), nullptr));
+        } else if constexpr (std::is_same_v<T, json>) {
+            return json::parse(v);
+        } else {
+            static_assert(sizeof(T) == 0, "unsupported column type");
+        }
+    }
+
+    const Result* res_;
+    size_t row_;
+};
+
+class Result {
+public:
+    explicit Result(oms_result* r) : res_(r) {}
+    ~Result() {
+        if (res_) detail::host->result_free(res_);
+    }
+    Result(Result&& o) noexcept : res_(std::exchange(o.res_, nullptr)) {}
+    Result& operator=(Result&& o) noexcept {
+        std::swap(res_, o.res_);
+        return *this;
+    }
+    Result(const Result&) = delete;
+    Result& operator=(const Result&) = delete;
+
+    size_t size() const { return detail::host->result_rows(res_); }
+    bool empty() const { return size() == 0; }
+    uint64_t affected() const { return detail::host->result_affected(res_); }
+    Row operator[](size_t i) const { return Row(*this, i); }
+    Row at(size_t i) const {
+        if (i >= size()) throw std::out_of_range("row index out of range");
+        return Row(*this, i);
+    }
+    std::optional<Row> first() const {
+        if (empty()) return std::nullopt;
+        return Row(*this, 0);
+    }
+
+    size_t column(std::string_view name) const {
+        for (size_t c = 0, n = detail::host->result_columns(res_); c < n; ++c)
+            if (detail::view(detail::host->result_column_name(res_, c)) == name) return c;
+        throw std::runtime_error("no column named " + std::string(name));
+    }
+    bool is_null(size_t row, size_t col) const { return detail::host->result_is_null(res_, row, col) != 0; }
+    std::string_view value(size_t row, size_t col) const {
+        return detail::view(detail::host->result_value(res_, row, col));
+    }
+
+    struct iterator {
+        const Result* res;
+        size_t i;
+        Row operator*() const { return Row(*res, i); }
+        iterator& operator++() {
+            ++i;
+            return *this;
+        }
+        bool operator!=(const iterator& o) const { return i != o.i; }
+    };
+    iterator begin() const { return {this, 0}; }
+    iterator end() const { return {this, size()}; }
+
+private:
+    oms_result* res_;
+};
+
+inline bool Row::is_null(std::string_view column) const { return res_->is_null(row_, res_->column(column)); }
+inline std::string_view Row::text(std::string_view column) const { return res_->value(row_, res_->column(column)); }
+
+// ---------------------------------------------------------------------------
+// Transactions. Queries take $1..$n parameters: strings, integers, doubles,
+// bools, std::optional<T> / std::nullopt (NULL) and json (sent as text).
+namespace detail {
+
+struct ParamPack {
+    std::vector<oms_param> params;
+    std::vector<std::string> storage;  // text made on the fly (json, doubles)
+
+    template <class T>
+    void add(const T& v) {
+        oms_param p{};
+        using D = std::decay_t<T>;
+        if constexpr (std::is_same_v<D, std::nullopt_t> || std::is_same_v<D, std::nullptr_t>) {
+            p.type = OMS_PARAM_NULL;
+        } else if constexpr (std::is_same_v<D, bool>) {
+            p.type = OMS_PARAM_BOOL;
+            p.boolean = v ? 1 : 0;
+        } else if constexpr (std::is_integral_v<D>) {
+            p.type = OMS_PARAM_INT64;
+            p.int64 = static_cast<int64_t>(v);
+        } else if constexpr (std::is_floating_point_v<D>) {
+            p.type = OMS_PARAM_FLOAT64;
+            p.float64 = static_cast<double>(v);
+        } else if constexpr (std::is_same_v<D, json>) {
+            storage.push_back(v.dump());
+            p.type = OMS_PARAM_TEXT;
+            p.text = str(storage.back());
+        } else if constexpr (std::is_convertible_v<const D&, std::string_view>) {
+            p.type = OMS_PARAM_TEXT;
+            p.text = str(std::string_view(v));
+        } else {
+            static_assert(sizeof(D) == 0, "unsupported query parameter type");
+        }
+        params.push_back(p);
+    }
+    template <class T>
+    void add(const std::optional<T>& v) {
+        if (v) add(*v);
+        else add(std::nullopt);
+    }
+};
+
+}  // namespace detail
+
+class Tx {
+public:
+    // Begin a transaction of your own (jobs, commands). Rolled back on scope
+    // exit unless commit() was called.
+    static Tx begin() {
+        detail::ErrorSlot err;
+        oms_tx* tx = nullptr;
+        if (detail::host->tx_begin(detail::self, &tx, err.get()) != OMS_OK) err.raise();
+        return Tx(tx, true);
+    }
+    // Wrap a transaction the host owns (request, event, service).
+    static Tx borrow(oms_tx* tx) { return Tx(tx, false); }
+
+    Tx(Tx&& o) noexcept : tx_(std::exchange(o.tx_, nullptr)), owned_(o.owned_) {}
+    Tx& operator=(Tx&&) = delete;
+    Tx(const Tx&) = delete;
+    ~Tx() {
+        if (tx_ && owned_) detail::host->tx_rollback(tx_);
+    }
+
+    template <class... A>
+    Result query(std::string_view sql, const A&... args) {
+        detail::ParamPack pack;
+        pack.storage.reserve(sizeof...(A));  // keeps text pointers stable
+        (pack.add(args), ...);
+        detail::ErrorSlot err;
+        oms_result* res = nullptr;
+        if (detail::host->tx_query(tx_, detail::str(sql), pack.params.data(), pack.params.size(), &res,
+                                   err.get()) != OMS_OK)
+            err.raise();
+        return Result(res);
+    }
+    // Runs a statement and returns the number of rows it changed.
+    template <class... A>
+    uint64_t exec(std::string_view sql, const A&... args) {
+        return query(sql, args...).affected();
+    }
+
+    // Publish a domain event; subscribers run now, inside this transaction.
+    void publish(std::string_view event, const json& payload) {
+        std::string body = payload.dump();
+        detail::ErrorSlot err;
+        if (detail::host->event_publish(tx_, detail::str(event), detail::str(body), err.get()) != OMS_OK)
+            err.raise();
+    }
+    // Call another plugin's service inside this transaction.
+    json call(std::string_view service, const json& args) {
+        std::string body = args.dump();
+        detail::Buffer out;
+        detail::ErrorSlot err;
+        if (detail::host->service_call(tx_, detail::str(service), detail::str(body), out.get(), err.get()) !=
+            OMS_OK)
+            err.raise();
+        auto text = out.view();
+        return text.empty() ? json() : json::parse(text);
+    }
+
+    void commit() {
+        if (!owned_) throw std::logic_error("the host commits this transaction");
+        detail::ErrorSlot err;
+        oms_tx* tx = std::exchange(tx_, nullptr);
+        if (detail::host->tx_commit(tx, err.get()) != OMS_OK) err.raise();
+    }
+    void rollback() {
+        if (!owned_) throw std::logic_error("the host ends this transaction");
+        if (tx_) detail::host->tx_rollback(std::exchange(tx_, nullptr));
+    }
+    oms_tx* handle() const { return tx_; }
+
+private:
+    Tx(oms_tx* tx, bool owned) : tx_(tx), owned_(owned) {}
+    oms_tx* tx_;
+    bool owned_;
+};
+
+inline bool service_exists(std::string_view name) { return detail::host->service_exists(detail::str(name)) != 0; }
+
+// ---------------------------------------------------------------------------
+// HTTP.
+
+struct Caller {
+    std::string user_id;
+    std::string role;
+    bool is_admin() const { return role == "admin"; }
+};
+
+class Request {
+public:
+    explicit Request(oms_request* r) : req_(r) {}
+
+    std::string_view method() const { return detail::view(detail::host->request_method(req_)); }
+    std::string_view path() const { return detail::view(detail::host->request_path(req_)); }
+    std::string_view id() const { return detail::view(detail::host->request_id(req_)); }
+    std::string_view body() const { return detail::view(detail::host->request_body(req_)); }
+    std::string_view remote_address() const { return detail::view(detail::host->request_remote_address(req_)); }
+    // A ":name" segment of the route.
+    std::string param(std::string_view name) const {
+        return std::string(detail::view(detail::host->request_param(req_, detail::str(name))));
+    }
+    std::optional<std::string> query(std::string_view name) const {
+        auto v = detail::maybe(detail::host->request_query(req_, detail::str(name)));
+        return v ? std::optional<std::string>(std::string(*v)) : std::nullopt;
+    }
+    std::optional<std::string> header(std::string_view name) const {
+        auto v = detail::maybe(detail::host->request_header(req_, detail::str(name)));
+        return v ? std::optional<std::string>(std::string(*v)) : std::nullopt;
+    }
+    // The body as JSON (the host has already answered 400 for malformed JSON
+    // and 415 for another content type on ordinary routes). Empty body → {}.
+    const json& json_body() {
+        if (!parsed_) {
+            auto b = body();
+            parsed_ = b.empty() ? json::object() : json::parse(b, nullptr, false);
+            if (parsed_->is_discarded()) throw bad_request("malformed_json", "The body is not valid JSON.");
+        }
+        return *parsed_;
+    }
+    // The authenticated caller, if the request carried a valid token.
+    std::optional<Caller> caller() const {
+        oms_caller c{};
+        if (!detail::host->request_caller(req_, &c)) return std::nullopt;
+        return Caller{std::string(detail::view(c.user_id)), std::string(detail::view(c.role))};
+    }
+    Caller require_caller() const {
+        auto c = caller();
+        if (!c) throw unauthorized();
+        return *c;
+    }
+    // The request's transaction, committed by the host when the handler returns.
+    Tx& tx() {
+        if (!tx_) {
+            detail::ErrorSlot err;
+            oms_tx* t = nullptr;
+            if (detail::host->request_tx(req_, &t, err.get()) != OMS_OK) err.raise();
+            tx_.emplace(Tx::borrow(t));
+        }
+        return *tx_;
+    }
+
+private:
+    oms_request* req_;
+    std::optional<json> parsed_;
+    std::optional<Tx> tx_;
+};
+
+struct Response {
+    int status = 200;
+    std::string body;
+    std::string content_type = "application/json";
+    std::vector<std::pair<std::string, std::string>> headers;
+
+    static Response json(const oms::json& body, int status = 200) {
+        Response r;
+        r.status = status;
+        r.body = body.dump();
+        return r;
+    }
+    static Response no_content() {
+        Response r;
+        r.status = 204;
+        r.content_type.clear();
+        return r;
+    }
+    Response& header(std::string name, std::string value) {
+        headers.emplace_back(std::move(name), std::move(value));
+        return *this;
+    }
+};
+
+using RouteHandler = std::function<Response(Request&)>;
+using EventHandler = std::function<void(Tx&, std::string_view event, const json& payload)>;
+using ServiceHandler = std::function<json(Tx&, const json& args)>;
+using JobHandler = std::function<void()>;
+
+class CommandArgs {
+public:
+    explicit CommandArgs(const oms_command_args* a) : args_(a) {}
+    std::optional<std::string> get(std::string_view name) const {
+        auto v = detail::maybe(detail::host->command_arg(args_, detail::str(name)));
+        return v ? std::optional<std::string>(std::string(*v)) : std::nullopt;
+    }
+    bool flag(std::string_view name) const { return get(name).has_value(); }
+
+private:
+    const oms_command_args* args_;
+};
+using CommandHandler = std::function<void(const CommandArgs&)>;
+
+struct Token {
+    std::string token;
+    int64_t expires_in = 0;  // seconds
+};
+// Issue an HS256 JWT for a user (the host signs it with JWT_SECRET).
+inline Token issue_token(std::string_view user_id, std::string_view role) {
+    detail::Buffer out;
+    detail::ErrorSlot err;
+    Token t;
+    if (detail::host->token_issue(detail::self, detail::str(user_id), detail::str(role), out.get(), &t.expires_in,
+                                  err.get()) != OMS_OK)
+        err.raise();
+    t.token = std::string(out.view());
+    return t;
+}
+
+// ---------------------------------------------------------------------------
+// Registration. `setup(Plugin&)` describes the plugin; the host receives it
+// all when setup returns.
+
+class Plugin {
+public:
+    class RouteSpec {
+    public:
+        RouteSpec& auth() { flags_ |= OMS_ROUTE_AUTH; return *this; }
+        RouteSpec& role(std::string r) { role_ = std::move(r); flags_ |= OMS_ROUTE_AUTH; return *this; }
+        RouteSpec& raw_body() { flags_ |= OMS_ROUTE_RAW_BODY; return *this; }
+        RouteSpec& idempotent() { flags_ |= OMS_ROUTE_IDEMPOTENT; return *this; }
+        RouteSpec& summary(std::string s) { summary_ = std::move(s); return *this; }
+        RouteSpec& openapi(const json& operation) { openapi_ = operation.dump(); return *this; }
+
+    private:
+        friend class Plugin;
+        std::string method_, path_, role_, summary_, openapi_;
+        uint32_t flags_ = OMS_ROUTE_PUBLIC;
+        std::unique_ptr<RouteHandler> handler_;
+    };
+
+    class CommandSpec {
+    public:
+        CommandSpec& option(std::string name, std::string help, uint32_t flags = 0) {
+            options_.push_back({std::move(name), std::move(help), flags});
+            return *this;
+        }
+        CommandSpec& required(std::string name, std::string help) {
+            return option(std::move(name), std::move(help), OMS_OPTION_REQUIRED);
+        }
+        CommandSpec& flag(std::string name, std::string help) {
+            return option(std::move(name), std::move(help), OMS_OPTION_FLAG);
+        }
+        CommandSpec& positional(std::string name, std::string help, bool required = true) {
+            return option(std::move(name), std::move(help),
+                          OMS_OPTION_POSITIONAL | (required ? OMS_OPTION_REQUIRED : 0u));
+        }
+
+    private:
+        friend class Plugin;
+        struct Opt {
+            std::string name, help;
+            uint32_t flags;
+        };
+        std::string name_, help_;
+        std::vector<Opt> options_;
+        std::unique_ptr<CommandHandler> handler_;
+    };
+
+    RouteSpec& route(std::string method, std::string path, RouteHandler handler) {
+        auto& r = routes_.emplace_back(std::make_unique<RouteSpec>());
+        r->method_ = std::move(method);
+        r->path_ = std::move(path);
+        r->handler_ = std::make_unique<RouteHandler>(std::move(handler));
+        return *r;
+    }
+    void migration(uint32_t version, std::string name, std::string sql) {
+        migrations_.push_back({version, std::move(name), std::move(sql)});
+    }
+    void subscribe(std::string event, EventHandler handler) {
+        subscriptions_.push_back({std::move(event), std::make_unique<EventHandler>(std::move(handler))});
+    }
+    void service(std::string name, ServiceHandler handler, std::string description = {}) {
+        services_.push_back(
+            {std::move(name), std::move(description), std::make_unique<ServiceHandler>(std::move(handler))});
+    }
+    void job(std::string name, std::chrono::milliseconds every, JobHandler handler) {
+        jobs_.push_back({std::move(name), every, std::make_unique<JobHandler>(std::move(handler))});
+    }
+    CommandSpec& command(std::string name, std::string help, CommandHandler handler) {
+        auto& c = commands_.emplace_back(std::make_unique<CommandSpec>());
+        c->name_ = std::move(name);
+        c->help_ = std::move(help);
+        c->handler_ = std::make_unique<CommandHandler>(std::move(handler));
+        return *c;
+    }
+
+    // Called by OMS_PLUGIN's init after setup: hands everything to the host.
+    void register_all() {
+        using detail::host;
+        using detail::self;
+        detail::ErrorSlot err;
+        auto check = [&](int rc) {
+            if (rc != OMS_OK) err.raise();
+        };
+        for (auto& m : migrations_) {
+            oms_migration_def d{sizeof(oms_migration_def), m.version, m.name.c_str(), detail::str(m.sql)};
+            check(host->register_migration(self, &d, err.get()));
+        }
+        for (auto& r : routes_) {
+            oms_route_def d{};
+            d.struct_size = sizeof d;
+            d.method = r->method_.c_str();
+            d.path = r->path_.c_str();
+            d.flags = r->flags_;
+            d.role = r->role_.empty() ? nullptr : r->role_.c_str();
+            d.handler = &Plugin::route_trampoline;
+            d.user_data = r->handler_.get();
+            d.summary = r->summary_.c_str();
+            d.openapi = r->openapi_.empty() ? nullptr : r->openapi_.c_str();
+            check(host->register_route(self, &d, err.get()));
+        }
+        for (auto& s : subscriptions_) {
+            oms_subscription_def d{sizeof(oms_subscription_def), s.event.c_str(), &Plugin::event_trampoline,
+                                   s.handler.get()};
+            check(host->subscribe(self, &d, err.get()));
+        }
+        for (auto& s : services_) {
+            oms_service_def d{sizeof(oms_service_def), s.name.c_str(), &Plugin::service_trampoline,
+                              s.handler.get(), s.description.c_str()};
+            check(host->register_service(self, &d, err.get()));
+        }
+        for (auto& j : jobs_) {
+            oms_job_def d{sizeof(oms_job_def), j.name.c_str(), static_cast<uint32_t>(j.every.count()),
+                          &Plugin::job_trampoline, j.handler.get()};
+            check(host->register_job(self, &d, err.get()));
+        }
+        for (auto& c : commands_) {
+            std::vector<oms_option_def> opts;
+            for (auto& o : c->options_) opts.push_back({o.name.c_str(), o.help.c_str(), o.flags});
+            oms_command_def d{sizeof(oms_command_def), c->name_.c_str(), c->help_.c_str(), opts.data(),
+                              opts.size(), &Plugin::command_trampoline, c->handler_.get()};
+            check(host->register_command(self, &d, err.get()));
+        }
+    }
+
+private:
+    static int route_trampoline(void* ud, oms_request* req, oms_response* resp, oms_error* err) {
+        return detail::guard(err, [&] {
+            Request request(req);
+            Response r = (*static_cast<RouteHandler*>(ud))(request);
+            detail::host->response_set_status(resp, r.status);
+            for (auto& [k, v] : r.headers) detail::host->response_set_header(resp, detail::str(k), detail::str(v));
+            detail::host->response_set_body(resp, detail::str(r.body), detail::str(r.content_type));
+        });
+    }
+    static int event_trampoline(void* ud, oms_tx* tx, oms_str event, oms_str payload, oms_error* err) {
+        return detail::guard(err, [&] {
+            Tx t = Tx::borrow(tx);
+            (*static_cast<EventHandler*>(ud))(t, detail::view(event), json::parse(detail::view(payload)));
+        });
+    }
+    static int service_trampoline(void* ud, oms_tx* tx, oms_str args, oms_buffer* out, oms_error* err) {
+        return detail::guard(err, [&] {
+            Tx t = Tx::borrow(tx);
+            auto a = detail::view(args);
+            json result = (*static_cast<ServiceHandler*>(ud))(t, a.empty() ? json::object() : json::parse(a));
+            std::string text = result.dump();
+            detail::host->buffer_append(out, detail::str(text));
+        });
+    }
+    static int job_trampoline(void* ud, oms_error* err) {
+        return detail::guard(err, [&] { (*static_cast<JobHandler*>(ud))(); });
+    }
+    static int command_trampoline(void* ud, const oms_command_args* args, oms_error* err) {
+        return detail::guard(err, [&] { (*static_cast<CommandHandler*>(ud))(CommandArgs(args)); });
+    }
+
+    struct Migration {
+        uint32_t version;
+        std::string name, sql;
+    };
+    struct Subscription {
+        std::string event;
+        std::unique_ptr<EventHandler> handler;
+    };
+    struct Service {
+        std::string name, description;
+        std::unique_ptr<ServiceHandler> handler;
+    };
+    struct Job {
+        std::string name;
+        std::chrono::milliseconds every;
+        std::unique_ptr<JobHandler> handler;
+    };
+    std::vector<std::unique_ptr<RouteSpec>> routes_;
+    std::vector<Migration> migrations_;
+    std::vector<Subscription> subscriptions_;
+    std::vector<Service> services_;
+    std::vector<Job> jobs_;
+    std::vector<std::unique_ptr<CommandSpec>> commands_;
+};
+
+namespace detail {
+
+// The plugin's registrations live until shutdown (handlers are referenced by
+// the host through user_data).
+inline std::unique_ptr<Plugin> registry;
+
+inline int init_plugin(const oms_host_api* h, oms_plugin* s, oms_error* err, void (*setup)(Plugin&),
+                       const oms_migration_def* (*embedded)(size_t*)) {
+    if (h->abi_major != OMS_ABI_MAJOR || h->struct_size < sizeof(oms_host_api)) {
+        const char msg[] = "the host's SDK is older than the one this plugin was built with";
+        h->error_set(err, 500, oms_str{"abi_mismatch", 12}, oms_str{msg, sizeof msg - 1});
+        return OMS_FAIL;
+    }
+    host = h;
+    self = s;
+    return guard(err, [&] {
+        registry = std::make_unique<Plugin>();
+        if (embedded) {
+            size_t n = 0;
+            const oms_migration_def* m = embedded(&n);
+            for (size_t i = 0; i < n; ++i)
+                registry->migration(m[i].version, m[i].name, std::string(view(m[i].sql)));
+        }
+        setup(*registry);
+        registry->register_all();
+    });
+}
+
+}  // namespace detail
+}  // namespace oms
+
+// Defined by the source file oms_add_plugin() generates from the plugin's
+// migrations folder; absent (null) when the plugin has none.
+extern "C" __attribute__((weak)) const oms_migration_def* oms_sdk_embedded_migrations(size_t* count);
+
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC visibility pop
+#endif
+
+// OMS_PLUGIN(name, version, description, setup_function, dependencies...)
+// defines the plugin's one exported symbol.
+#define OMS_PLUGIN(NAME, VERSION, DESCRIPTION, SETUP, ...)                                              \
+    extern "C" OMS_EXPORT const oms_plugin_descriptor* oms_plugin_entry(void) {                         \
+        static const char* const dependencies[] = {__VA_ARGS__ __VA_OPT__(, ) nullptr};                 \
+        static const oms_plugin_descriptor descriptor = {                                               \
+            OMS_ABI_MAJOR,                                                                              \
+            OMS_ABI_MINOR,                                                                              \
+            sizeof(oms_plugin_descriptor),                                                              \
+            NAME,                                                                                       \
+            VERSION,                                                                                    \
+            DESCRIPTION,                                                                                \
+            dependencies,                                                                               \
+            [](const oms_host_api* host, oms_plugin* self, oms_error* err) -> int {                     \
+                return ::oms::detail::init_plugin(host, self, err, &SETUP, &oms_sdk_embedded_migrations); \
+            },                                                                                          \
+            [] { ::oms::detail::registry.reset(); },                                                    \
+        };                                                                                              \
+        return &descriptor;                                                                             \
+    }
