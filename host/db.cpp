@@ -1,5 +1,7 @@
 #include "db.hpp"
 
+#include "config.hpp"
+
 #include <Poco/Data/PostgreSQL/Connector.h>
 #include <Poco/Data/PostgreSQL/SessionHandle.h>
 #include <Poco/Data/Session.h>
@@ -20,17 +22,40 @@ struct Database::ConnState {
 
 namespace {
 
-std::string with_connection_defaults(std::string url) {
-    auto add = [&](const char* key, const char* value) {
-        if (url.find(std::string(key) + "=") != std::string::npos) return;
-        url += url.find('?') == std::string::npos ? '?' : '&';
-        url += key;
-        url += '=';
-        url += value;
-    };
-    add("connect_timeout", "3");
-    add("application_name", "oms-host");
-    return url;
+// Poco's PostgreSQL connector only understands space-separated keyword=value
+// pairs (no URLs, no quoting), so any libpq connection string is normalised
+// through libpq's own parser first.
+std::string poco_connection_string(const std::string& url) {
+    char* err = nullptr;
+    PQconninfoOption* opts = PQconninfoParse(url.c_str(), &err);
+    if (!opts) {
+        std::string why = err ? err : "out of memory";
+        if (err) PQfreemem(err);
+        while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+        throw ConfigError("DATABASE_URL is not a valid libpq connection string: " + why);
+    }
+    std::string out;
+    bool has_timeout = false, has_app = false;
+    for (auto* o = opts; o->keyword; ++o) {
+        if (!o->val || !*o->val) continue;
+        std::string_view v = o->val;
+        if (v.find_first_of(" \t'\\") != std::string_view::npos) {
+            PQconninfoFree(opts);
+            throw ConfigError(std::string("DATABASE_URL: the value of '") + o->keyword +
+                              "' contains a space, quote or backslash, which the Poco connector cannot pass on");
+        }
+        has_timeout |= std::strcmp(o->keyword, "connect_timeout") == 0;
+        has_app |= std::strcmp(o->keyword, "application_name") == 0;
+        out += o->keyword;
+        out += '=';
+        out += v;
+        out += ' ';
+    }
+    PQconninfoFree(opts);
+    if (!has_timeout) out += "connect_timeout=3 ";
+    if (!has_app) out += "application_name=oms-host ";
+    out.pop_back();
+    return out;
 }
 
 PGconn* handle_of(Poco::Data::Session& s) {
@@ -90,7 +115,7 @@ DbError classify_db_error(PGconn* conn, const PGresult* res) {
 Database::Database(Options options) : options_(std::move(options)), slots_(options_.max_connections) {
     static std::once_flag registered;
     std::call_once(registered, [] { Poco::Data::PostgreSQL::Connector::registerConnector(); });
-    pool_ = std::make_unique<Poco::Data::SessionPool>("postgresql", with_connection_defaults(options_.url), 1,
+    pool_ = std::make_unique<Poco::Data::SessionPool>("postgresql", poco_connection_string(options_.url), 1,
                                                       options_.max_connections, 60);
 }
 

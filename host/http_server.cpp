@@ -4,6 +4,7 @@
 #include <openssl/rand.h>
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
+#include <pistache/peer.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
@@ -242,6 +243,20 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Pistache 0.0.5 never writes Collection::addRaw() headers to the wire; only
+// typed headers are serialised. This one carries any name and value.
+class OutHeader final : public Http::Header::Header {
+public:
+    OutHeader(std::string name, std::string value) : name_(std::move(name)), value_(std::move(value)) {}
+    const char* name() const override { return name_.c_str(); }
+    void write(std::ostream& os) const override { os << value_; }
+    uint64_t hash() const override { return std::hash<std::string>{}(name_); }
+
+private:
+    std::string name_;
+    std::string value_;
+};
+
 void send_reply(const std::shared_ptr<HttpServer::Core>& core, const std::shared_ptr<Http::ResponseWriter>& w,
                 const RequestContext& ctx, Reply reply, bool keep_alive, Clock::time_point start) {
     try {
@@ -252,9 +267,9 @@ void send_reply(const std::shared_ptr<HttpServer::Core>& core, const std::shared
         h.remove<Http::Header::Connection>();
         h.add<Http::Header::Connection>(keep_alive ? Http::ConnectionControl::KeepAlive
                                                    : Http::ConnectionControl::Close);
-        h.addRaw(Http::Header::Raw("X-Request-Id", ctx.request_id));
-        if (!reply.content_type.empty()) h.addRaw(Http::Header::Raw("Content-Type", reply.content_type));
-        for (auto& [k, v] : reply.headers) h.addRaw(Http::Header::Raw(k, v));
+        h.add(std::make_shared<OutHeader>("X-Request-Id", ctx.request_id));
+        if (!reply.content_type.empty()) h.add(std::make_shared<OutHeader>("Content-Type", reply.content_type));
+        for (auto& [k, v] : reply.headers) h.add(std::make_shared<OutHeader>(k, v));
 
         double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
         nlohmann::json line = {{"event", "access"},

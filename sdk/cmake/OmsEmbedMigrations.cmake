@@ -1,6 +1,7 @@
 # Script mode (cmake -P): turns a folder of NNNN_name.sql files into a C++
 # source that holds them as bytes, so a plugin ships as one .so.
 #   -DMIGRATIONS_DIR=<dir> -DOUTPUT=<file.cpp> -DFUNCTION=<symbol>
+cmake_minimum_required(VERSION 3.22)  # script mode starts with no policies set (IN_LIST)
 if(NOT DEFINED FUNCTION)
   set(FUNCTION oms_sdk_embedded_migrations)
 endif()

@@ -4,9 +4,9 @@
 # only `oms_plugin_entry`, with the SQL files of MIGRATIONS embedded in it.
 # Link anything else the plugin needs with target_link_libraries(<name> PRIVATE ...).
 include_guard(GLOBAL)
-set(_OMS_EMBED_SCRIPT "${CMAKE_CURRENT_LIST_DIR}/OmsEmbedMigrations.cmake")
 
 function(oms_embed_migrations target dir function)
+  set(script "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/OmsEmbedMigrations.cmake")
   set(out "${CMAKE_CURRENT_BINARY_DIR}/${target}_migrations.cpp")
   set(sql_files "")
   if(dir)
@@ -16,8 +16,8 @@ function(oms_embed_migrations target dir function)
   add_custom_command(
     OUTPUT "${out}"
     COMMAND "${CMAKE_COMMAND}" -DMIGRATIONS_DIR=${dir} -DOUTPUT=${out} -DFUNCTION=${function}
-            -P "${_OMS_EMBED_SCRIPT}"
-    DEPENDS ${sql_files} "${_OMS_EMBED_SCRIPT}"
+            -P "${script}"
+    DEPENDS ${sql_files} "${script}"
     COMMENT "Embedding SQL migrations of ${target}"
     VERBATIM)
   target_sources(${target} PRIVATE "${out}")
