@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Throwaway PostgreSQL cluster for the CTest fixture.
+# Private PostgreSQL clusters: throwaway ones for the CTest fixture, and the
+# kept development cluster of `./dev run`.
 #
-#   pg_fixture.sh start DIR       fresh cluster (wipes DIR), writes DIR/url and DIR/port
-#   pg_fixture.sh stop DIR        fast stop, then removes DIR (and the cluster)
-#   pg_fixture.sh restart DIR     fast restart on the same port (starts it if down)
-#   pg_fixture.sh stop-keep DIR   fast stop, keep the data
-#   pg_fixture.sh start-keep DIR  start the kept data again on the same port
+#   pgcluster.sh ensure DIR PORT  kept cluster: initialise DIR once (fsync on), start it
+#                                 on PORT unless running, write DIR/url (used by ./dev)
+#   pgcluster.sh start DIR        fresh throwaway cluster (wipes DIR, fsync off), random
+#                                 port in 20000-32000, writes DIR/url and DIR/port
+#   pgcluster.sh stop DIR        fast stop, then removes DIR (and the cluster)
+#   pgcluster.sh restart DIR     fast restart on the same port (starts it if down)
+#   pgcluster.sh stop-keep DIR   fast stop, keep the data
+#   pgcluster.sh start-keep DIR  start the kept data again on the same port
 #
 # If DATABASE_URL is set, `start` only writes it to DIR/url and `stop` does
 # nothing; restart/stop-keep/start-keep then exit 77 (the cluster is not ours;
@@ -18,9 +22,9 @@ readonly SKIP_RC=77
 readonly MARK=.oms-pgfix           # marks DIR as ours, so we never wipe anything else
 readonly SOCK_MAX=92               # unix socket path "$REAL/.s.PGSQL.NNNNN" must stay < 108 bytes
 
-die() { echo "pg_fixture: $*" >&2; exit 1; }
+die() { echo "pgcluster: $*" >&2; exit 1; }
 
-[ $# -eq 2 ] || die "usage: pg_fixture.sh start|stop|restart|stop-keep|start-keep DIR"
+[ $# -ge 2 ] || die "usage: pgcluster.sh ensure DIR PORT | start|stop|restart|stop-keep|start-keep DIR"
 CMD=$1
 [ -n "$2" ] || die "DIR must not be empty"
 DIR=$(realpath -m -- "$2")
@@ -106,13 +110,53 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 pg_start_on() {   # pg_start_on REAL PORT -> 0 if the server came up
   local real=$1 port=$2
+  # 9>&- : the server must not inherit our lock, or it would hold it forever.
   as_pg "$BIN/pg_ctl" -D "$real/data" -l "$real/server.log" -w -t 60 -o "-p $port" start \
-    >>"$DIR/pg_ctl.log" 2>&1
+    >>"$DIR/pg_ctl.log" 2>&1 9>&-
 }
 
 external() {
   [ -e "$DIR/external" ] && return 0
   [ -n "${DATABASE_URL:-}" ] && [ -z "$(recorded_real)" ]
+}
+
+# init_cluster REAL THROWAWAY: initdb as the cluster owner and write our settings.
+init_cluster() {
+  local real=$1 throwaway=$2
+  if [ "$IS_ROOT" = 1 ]; then
+    install -d -o postgres -g "$(id -gn postgres)" -m 755 "$real"
+  else
+    install -d -m 755 "$real"
+  fi
+  printf '%s\n' "$real" >"$DIR/real"
+  if ! as_pg "$BIN/initdb" -D "$real/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync \
+      >"$DIR/initdb.log" 2>&1; then
+    cat "$DIR/initdb.log" >&2
+    die "initdb failed for $real/data"
+  fi
+  local sockdir=${real//\'/\'\'}
+  {
+    printf '\n# --- pgcluster.sh ---\n'
+    printf "listen_addresses = '127.0.0.1'\n"
+    printf "unix_socket_directories = '%s'\n" "$sockdir"
+    printf 'max_connections = 200\n'
+    if [ "$throwaway" = 1 ]; then
+      printf 'fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n'
+    fi
+  } | as_pg tee -a "$real/data/postgresql.conf" >/dev/null
+}
+
+# Where a new cluster for DIR lives: DIR itself, unless the cluster owner cannot
+# reach it (a root-owned 0700 home) or the socket path would be too long.
+choose_real() {
+  local real=$DIR
+  if ! pg_traversable "$DIR" || [ "${#DIR}" -gt "$SOCK_MAX" ]; then
+    real=/tmp/oms-pgfix-$HASH
+    stop_cluster "$real" immediate
+    rm -rf -- "$real"
+    ln -sfn "$real" "$DIR/cluster"
+  fi
+  printf '%s' "$real"
 }
 
 cmd_start() {
@@ -125,37 +169,9 @@ cmd_start() {
     return 0
   fi
   find_bin
-
-  local real=$DIR
-  if ! pg_traversable "$DIR" || [ "${#DIR}" -gt "$SOCK_MAX" ]; then
-    real=/tmp/oms-pgfix-$HASH
-    stop_cluster "$real" immediate
-    rm -rf -- "$real"
-    ln -sfn "$real" "$DIR/cluster"
-  fi
-  if [ "$IS_ROOT" = 1 ]; then
-    install -d -o postgres -g "$(id -gn postgres)" -m 755 "$real"
-  else
-    install -d -m 755 "$real"
-  fi
-  printf '%s\n' "$real" >"$DIR/real"
-
-  if ! as_pg "$BIN/initdb" -D "$real/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync \
-      >"$DIR/initdb.log" 2>&1; then
-    cat "$DIR/initdb.log" >&2
-    die "initdb failed for $real/data"
-  fi
-  local sockdir=${real//\'/\'\'}
-  cat >>"$real/data/postgresql.conf" <<EOF
-
-# --- pg_fixture.sh ---
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$sockdir'
-max_connections = 200
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-EOF
+  local real
+  real=$(choose_real)
+  init_cluster "$real" 1
 
   local _ port=
   for _ in $(seq 1 20); do
@@ -172,14 +188,38 @@ EOF
   die "could not start PostgreSQL on a free port in 20000-32000 after 20 tries (log: $real/server.log)"
 }
 
+cmd_ensure() {
+  local port=$1 real
+  [[ "$port" =~ ^[0-9]+$ ]] || die "ensure needs a port number"
+  find_bin
+  mkdir -p -- "$DIR"
+  real=$(recorded_real)
+  if [ -z "$real" ] || [ ! -f "$real/data/PG_VERSION" ]; then
+    if [ -n "$(ls -A "$DIR" 2>/dev/null)" ] && ! is_ours "$DIR"; then
+      die "refusing to initialise a cluster in $DIR: not empty and not made by pgcluster.sh"
+    fi
+    : >"$DIR/$MARK"
+    real=$(choose_real)
+    init_cluster "$real" 0
+    echo "pgcluster: initialised a PostgreSQL cluster in $real/data" >&2
+  fi
+  printf '%s\n' "$port" >"$DIR/port"
+  if ! is_running "$real"; then
+    port_in_use "$port" && die "port $port is taken by another process; set OMS_DEV_PG_PORT to a free port"
+    pg_start_on "$real" "$port" || { tail -n 20 "$real/server.log" >&2 || true; die "could not start PostgreSQL on port $port"; }
+  fi
+  wait_ready "$port"
+  printf 'postgresql://postgres@127.0.0.1:%s/postgres\n' "$port" >"$DIR/url"
+}
+
 need_cluster() {   # sets REAL and PORT for the keep/restart commands
   if external; then
-    echo "pg_fixture: DATABASE_URL points at an external database; '$CMD' is not possible" >&2
+    echo "pgcluster: DATABASE_URL points at an external database; '$CMD' is not possible" >&2
     exit "$SKIP_RC"
   fi
   REAL=$(recorded_real)
   { [ -n "$REAL" ] && [ -f "$REAL/data/PG_VERSION" ] && [ -f "$DIR/port" ]; } \
-    || die "no fixture cluster in $DIR (run: pg_fixture.sh start $DIR)"
+    || die "no fixture cluster in $DIR (run: pgcluster.sh start $DIR)"
   PORT=$(cat "$DIR/port")
   find_bin
 }
@@ -201,7 +241,7 @@ cmd_restart() {
   need_cluster
   if is_running "$REAL"; then
     as_pg "$BIN/pg_ctl" -D "$REAL/data" -l "$REAL/server.log" -m fast -w -t 60 -o "-p $PORT" restart \
-      >>"$DIR/pg_ctl.log" 2>&1 \
+      >>"$DIR/pg_ctl.log" 2>&1 9>&- \
       || { tail -n 20 "$REAL/server.log" >&2 || true; die "could not restart the cluster on port $PORT"; }
   else
     pg_start_on "$REAL" "$PORT" || { tail -n 20 "$REAL/server.log" >&2 || true; die "could not start the cluster on port $PORT"; }
@@ -222,6 +262,7 @@ cmd_stop() {
 }
 
 case "$CMD" in
+  ensure)     [ $# -eq 3 ] || die "usage: pgcluster.sh ensure DIR PORT"; cmd_ensure "$3" ;;
   start)      cmd_start ;;
   stop)       cmd_stop ;;
   restart)    cmd_restart ;;
