@@ -264,6 +264,7 @@ int main(int argc, char** argv) {
     std::vector<std::pair<CLI::App*, const CommandInfo*>> command_apps;
     std::map<const CommandInfo*, std::map<std::string, std::string>> command_values;
     std::map<const CommandInfo*, std::map<std::string, bool>> command_flags;
+    std::map<const CommandInfo*, std::map<std::string, CLI::Option*>> command_options;  // to ask what was given
     try {
         for (const auto& cmd : rt.commands()) {
             CLI::App*& papp = plugin_apps[cmd.plugin];
@@ -281,6 +282,7 @@ int main(int argc, char** argv) {
                 CLI::Option* o = capp->add_option((opt.flags & OMS_OPTION_POSITIONAL) ? opt.name : "--" + opt.name,
                                                   slot, opt.help);
                 if (opt.flags & OMS_OPTION_REQUIRED) o->required();
+                command_options[&cmd][opt.name] = o;
             }
             command_apps.emplace_back(capp, &cmd);
         }
@@ -288,14 +290,19 @@ int main(int argc, char** argv) {
         die(2, std::string("a plugin's command clashes with another command: ") + e.what());
     }
 
-    CLI11_PARSE(app, argc, argv);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        // --help prints and exits 0; a usage error is a bad invocation: exit 2.
+        return app.exit(e) == 0 ? 0 : 2;
+    }
 
     try {
         for (auto& [capp, cmd] : command_apps) {
             if (!capp->parsed()) continue;
             oms_command_args args;
             for (auto& [k, v] : command_values[cmd])
-                if (capp->count(k) || capp->count("--" + k)) args.values.emplace_back(k, v);
+                if (command_options[cmd][k]->count() > 0) args.values.emplace_back(k, v);
             for (auto& [k, on] : command_flags[cmd])
                 if (on) args.values.emplace_back(k, "1");
             oms_error err;

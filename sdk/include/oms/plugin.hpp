@@ -210,12 +210,14 @@ inline std::string to_rfc3339(std::string_view pg) {
 
 class Result;
 
+// A row of a Result. It shares ownership of the result, so
+// `auto row = tx.query(...).at(0);` stays valid after the Result is gone.
 class Row {
 public:
-    Row(const Result& res, size_t row) : res_(&res), row_(row) {}
+    Row(std::shared_ptr<oms_result> res, size_t row) : res_(std::move(res)), row_(row) {}
 
     bool is_null(std::string_view column) const;
-    std::string_view text(std::string_view column) const;  // "" for NULL
+    std::string_view text(std::string_view column) const;  // "" for NULL; valid while the row lives
 
     template <class T>
     T get(std::string_view column) const {
@@ -258,51 +260,46 @@ private:
         }
     }
 
-    const Result* res_;
+    std::shared_ptr<oms_result> res_;
     size_t row_;
 };
 
+namespace detail {
+inline size_t column_index(oms_result* res, std::string_view name) {
+    for (size_t c = 0, n = host->result_columns(res); c < n; ++c)
+        if (view(host->result_column_name(res, c)) == name) return c;
+    throw std::runtime_error("no column named " + std::string(name));
+}
+}  // namespace detail
+
+// The rows of one query, in PostgreSQL's text form.
 class Result {
 public:
-    explicit Result(oms_result* r) : res_(r) {}
-    ~Result() {
-        if (res_) detail::host->result_free(res_);
-    }
-    Result(Result&& o) noexcept : res_(std::exchange(o.res_, nullptr)) {}
-    Result& operator=(Result&& o) noexcept {
-        std::swap(res_, o.res_);
-        return *this;
-    }
-    Result(const Result&) = delete;
-    Result& operator=(const Result&) = delete;
+    explicit Result(oms_result* r) : res_(r, [](oms_result* p) { detail::host->result_free(p); }) {}
 
-    size_t size() const { return detail::host->result_rows(res_); }
+    size_t size() const { return detail::host->result_rows(res_.get()); }
     bool empty() const { return size() == 0; }
-    uint64_t affected() const { return detail::host->result_affected(res_); }
-    Row operator[](size_t i) const { return Row(*this, i); }
+    uint64_t affected() const { return detail::host->result_affected(res_.get()); }
+    Row operator[](size_t i) const { return Row(res_, i); }
     Row at(size_t i) const {
         if (i >= size()) throw std::out_of_range("row index out of range");
-        return Row(*this, i);
+        return Row(res_, i);
     }
     std::optional<Row> first() const {
         if (empty()) return std::nullopt;
-        return Row(*this, 0);
+        return Row(res_, 0);
     }
 
-    size_t column(std::string_view name) const {
-        for (size_t c = 0, n = detail::host->result_columns(res_); c < n; ++c)
-            if (detail::view(detail::host->result_column_name(res_, c)) == name) return c;
-        throw std::runtime_error("no column named " + std::string(name));
-    }
-    bool is_null(size_t row, size_t col) const { return detail::host->result_is_null(res_, row, col) != 0; }
+    size_t column(std::string_view name) const { return detail::column_index(res_.get(), name); }
+    bool is_null(size_t row, size_t col) const { return detail::host->result_is_null(res_.get(), row, col) != 0; }
     std::string_view value(size_t row, size_t col) const {
-        return detail::view(detail::host->result_value(res_, row, col));
+        return detail::view(detail::host->result_value(res_.get(), row, col));
     }
 
     struct iterator {
         const Result* res;
         size_t i;
-        Row operator*() const { return Row(*res, i); }
+        Row operator*() const { return (*res)[i]; }
         iterator& operator++() {
             ++i;
             return *this;
@@ -313,11 +310,15 @@ public:
     iterator end() const { return {this, size()}; }
 
 private:
-    oms_result* res_;
+    std::shared_ptr<oms_result> res_;
 };
 
-inline bool Row::is_null(std::string_view column) const { return res_->is_null(row_, res_->column(column)); }
-inline std::string_view Row::text(std::string_view column) const { return res_->value(row_, res_->column(column)); }
+inline bool Row::is_null(std::string_view column) const {
+    return detail::host->result_is_null(res_.get(), row_, detail::column_index(res_.get(), column)) != 0;
+}
+inline std::string_view Row::text(std::string_view column) const {
+    return detail::view(detail::host->result_value(res_.get(), row_, detail::column_index(res_.get(), column)));
+}
 
 // ---------------------------------------------------------------------------
 // Transactions. Queries take $1..$n parameters: strings, integers, doubles,

@@ -1,0 +1,253 @@
+#!/usr/bin/env bash
+# ABI test: a third-party plugin builds against the *installed* SDK only, with
+# g++/libstdc++ and with clang++/libc++, and the host (built here with the
+# default toolchain) loads and serves each one.
+#
+#   a. cmake --install $OMS_BUILD_DIR --component sdk into a temporary prefix
+#   b. build examples/hello out of tree with g++            -> $tmp/gcc/hello.so
+#   c. build it with clang++ -stdlib=libc++                 -> $tmp/clang/hello.so
+#      and check that this .so needs libc++ while the host does not
+#   d. serve the clang-built plugin alone on a fresh database: GET /hello/world
+#      twice answers 200, count 1 then 2, built_with "clang libc++"; a too long
+#      name answers 400 (an exception thrown and caught inside the plugin)
+#   e. the same with the g++-built plugin ("gcc libstdc++")
+#
+# Environment:
+#   OMS_BUILD_DIR    the main build dir (configured, oms-host built)
+#   OMS_SOURCE_DIR   the source tree (for examples/hello)
+#   OMS_HOST_BIN     the oms-host binary
+#   OMS_TEST_PG_DIR  dir whose file `url` holds a postgresql:// URL of a running
+#                    throwaway server (DATABASE_URL, when set, wins)
+#   OMS_KEEP_TMP=1   keep the temporary dir (build trees, host logs) for debugging
+# Each serve step creates its own database on that server and drops it at exit.
+# Everything listens on 127.0.0.1 only. Prints FAIL lines and exits 1 on failure.
+set -euo pipefail
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+step() { echo "--- $*"; }
+ok() { echo "ok: $*"; }
+
+for v in OMS_BUILD_DIR OMS_SOURCE_DIR OMS_HOST_BIN; do
+  [ -n "${!v:-}" ] || fail "$v is not set"
+done
+[ -n "${DATABASE_URL:-}" ] || [ -n "${OMS_TEST_PG_DIR:-}" ] || fail "set OMS_TEST_PG_DIR or DATABASE_URL"
+[ -x "$OMS_HOST_BIN" ] || fail "OMS_HOST_BIN=$OMS_HOST_BIN is not an executable (build oms-host first)"
+[ -f "$OMS_SOURCE_DIR/examples/hello/CMakeLists.txt" ] || fail "no examples/hello under OMS_SOURCE_DIR=$OMS_SOURCE_DIR"
+for tool in cmake g++ clang++ psql curl jq readelf ldd timeout; do
+  command -v "$tool" >/dev/null || fail "required tool '$tool' is not installed"
+done
+
+# --- scratch space, databases, host process: all cleaned up on exit -----------
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/oms-abi.XXXXXX")
+host_pid=
+databases=()
+admin_url=
+
+stop_host() {   # stop_host -> the host's exit status; SIGKILL after 20 s
+  local pid=$host_pid rc=0 _
+  host_pid=
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 200); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "FAIL: oms-host (pid $pid) ignored SIGTERM for 20 s; killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || rc=$?
+  return "$rc"
+}
+
+cleanup() {
+  local rc=$? db
+  trap - EXIT INT TERM
+  stop_host || true
+  for db in "${databases[@]}"; do
+    PGCONNECT_TIMEOUT=10 timeout 30 psql -d "$admin_url" -X -q -v ON_ERROR_STOP=1 \
+      -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 \
+      || echo "warning: could not drop database $db" >&2
+  done
+  if [ "${OMS_KEEP_TMP:-0}" = 1 ]; then
+    echo "kept $tmp" >&2
+  else
+    rm -rf -- "$tmp"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+show_log() {   # show_log FILE: its last lines, for the failure report
+  [ -f "$1" ] || return 0
+  echo "----- last lines of $1" >&2
+  tail -n 40 "$1" >&2 || true
+  echo "-----" >&2
+}
+
+# --- the database server -----------------------------------------------------
+if [ -n "${DATABASE_URL:-}" ]; then
+  admin_url=$DATABASE_URL
+else
+  [ -s "$OMS_TEST_PG_DIR/url" ] || fail "$OMS_TEST_PG_DIR/url is missing (is the pg fixture running?)"
+  admin_url=$(head -n 1 "$OMS_TEST_PG_DIR/url")
+fi
+url_re='^(postgres(ql)?://[^/?]*)(/[^?]*)?(\?.*)?$'
+[[ "$admin_url" =~ $url_re ]] || fail "not a postgresql:// URL: $admin_url"
+url_base=${BASH_REMATCH[1]} url_query=${BASH_REMATCH[4]}
+
+# new_database NAME: creates the fresh database NAME (dropped at exit) and sets
+# DB_URL to its URL. Not for $(...): the drop list must grow in this shell.
+new_database() {
+  local db=$1
+  databases+=("$db")
+  PGCONNECT_TIMEOUT=10 timeout 30 psql -d "$admin_url" -X -q -v ON_ERROR_STOP=1 \
+    -c "CREATE DATABASE \"$db\"" >"$tmp/psql.log" 2>&1 \
+    || { show_log "$tmp/psql.log"; fail "could not create database $db on the test server"; }
+  DB_URL="$url_base/$db$url_query"
+}
+db_prefix="oms_abi_$$_$RANDOM"
+
+# --- a. install the SDK --------------------------------------------------------
+step "a. cmake --install --component sdk"
+prefix=$tmp/prefix
+timeout 60 cmake --install "$OMS_BUILD_DIR" --prefix "$prefix" --component sdk >"$tmp/install.log" 2>&1 \
+  || { show_log "$tmp/install.log"; fail "cmake --install $OMS_BUILD_DIR --component sdk failed"; }
+config=$(find "$prefix" -name OmsSdkConfig.cmake -print -quit)
+[ -n "$config" ] || fail "the sdk component installs no OmsSdkConfig.cmake (installed: $(cd "$prefix" && find . -type f | tr '\n' ' '))"
+for f in OmsSdkConfigVersion.cmake OmsSdkTargets.cmake OmsPlugin.cmake OmsEmbedMigrations.cmake; do
+  [ -f "$(dirname "$config")/$f" ] || fail "the sdk component does not install $f beside $config"
+done
+for h in oms/abi.h oms/plugin.hpp; do
+  [ -n "$(find "$prefix" -path "*/include/$h" -print -quit)" ] || fail "the sdk component does not install include/$h"
+done
+ok "SDK installed in $prefix"
+
+# --- b./c. build examples/hello out of tree ----------------------------------
+# build_hello DIR CXX [cmake args...]: configure + build against $prefix only.
+build_hello() {
+  local dir=$1 cxx=$2
+  shift 2
+  # No package registries: find_package may only find the SDK through the prefix.
+  CXX=$cxx timeout 120 cmake -S "$OMS_SOURCE_DIR/examples/hello" -B "$dir" \
+    -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF \
+    "$@" >"$dir.configure.log" 2>&1 \
+    || { show_log "$dir.configure.log"; fail "configuring examples/hello with $cxx against the installed SDK failed"; }
+  local found
+  found=$(sed -n 's/^OmsSdk_DIR:PATH=//p' "$dir/CMakeCache.txt")
+  case "$found" in
+    "$prefix"/*) ;;
+    *) fail "$cxx build found OmsSdk in '$found', not in the installed prefix $prefix" ;;
+  esac
+  timeout 180 cmake --build "$dir" -j2 >"$dir.build.log" 2>&1 \
+    || { show_log "$dir.build.log"; fail "building examples/hello with $cxx against the installed SDK failed"; }
+  [ -f "$dir/hello.so" ] || fail "$cxx build produced no $dir/hello.so"
+  # The SDK must come from the prefix, never from the source or build tree.
+  if grep -rqs -e "$OMS_SOURCE_DIR/sdk/include" "$dir/compile_commands.json" "$dir/CMakeFiles/hello.dir/flags.make"; then
+    fail "$cxx build of hello uses the SDK headers of the OMS source tree, not the installed ones"
+  fi
+  nm -D --defined-only "$dir/hello.so" | grep -qw oms_plugin_entry \
+    || fail "$dir/hello.so does not export oms_plugin_entry"
+  if ldd "$dir/hello.so" | grep -q 'not found'; then
+    ldd "$dir/hello.so" >&2
+    fail "$dir/hello.so has unresolvable library dependencies"
+  fi
+}
+
+needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\].*/\1/p'; }
+
+step "b. build examples/hello with g++ (libstdc++)"
+build_hello "$tmp/gcc" g++ -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
+gcc_needed=$(needed "$tmp/gcc/hello.so")
+if grep -q '^libc++' <<<"$gcc_needed"; then fail "the g++-built hello.so needs libc++: $gcc_needed"; fi
+ok "g++ build: $tmp/gcc/hello.so (NEEDED: ${gcc_needed//$'\n'/ })"
+
+step "c. build examples/hello with clang++ -stdlib=libc++"
+build_hello "$tmp/clang" clang++ -DCMAKE_EXPORT_COMPILE_COMMANDS=ON \
+  -DCMAKE_CXX_FLAGS=-stdlib=libc++ \
+  -DCMAKE_EXE_LINKER_FLAGS=-stdlib=libc++ \
+  -DCMAKE_SHARED_LINKER_FLAGS=-stdlib=libc++ \
+  -DCMAKE_MODULE_LINKER_FLAGS=-stdlib=libc++
+clang_needed=$(needed "$tmp/clang/hello.so")
+grep -q '^libc++\.so' <<<"$clang_needed" \
+  || fail "the clang-built hello.so does not need libc++.so (NEEDED: ${clang_needed//$'\n'/ })"
+if grep -q '^libstdc++' <<<"$clang_needed"; then fail "the clang-built hello.so also needs libstdc++: $clang_needed"; fi
+if ldd "$OMS_HOST_BIN" | grep -q 'libc++'; then
+  fail "the host itself links libc++, so this test proves nothing: $(ldd "$OMS_HOST_BIN" | grep 'libc++')"
+fi
+ldd "$OMS_HOST_BIN" | grep -q 'libstdc++' || fail "the host does not link libstdc++ (built with a different toolchain?)"
+ok "clang build: $tmp/clang/hello.so (NEEDED: ${clang_needed//$'\n'/ }); the host uses libstdc++ only"
+
+# --- d./e. serve each plugin ---------------------------------------------------
+# serve_and_check LABEL SO EXPECTED_BUILT_WITH
+serve_and_check() {
+  local label=$1 so=$2 expect_built=$3
+  local run=$tmp/run-$label db_url port='' i status body long
+  mkdir -p "$run/plugins"
+  cp "$so" "$run/plugins/hello.so"
+  new_database "${db_prefix}_$label"
+  db_url=$DB_URL
+  # Run in an empty dir, so no etc/oms.conf or .env of the caller is picked up.
+  (
+    cd "$run"
+    exec env -u OMS_CONFIG -u OMS_DOTENV -u OMS_PLUGINS -u OMS_ENV \
+      PORT=0 OMS_BIND=127.0.0.1 OMS_PORT_FILE="$run/port" DATABASE_URL="$db_url" \
+      OMS_PLUGIN_DIR="$run/plugins" OMS_AUTO_MIGRATE=true OMS_WORKERS=2 OMS_DB_WAIT_SECONDS=5 \
+      "$OMS_HOST_BIN" serve
+  ) >"$run/host.log" 2>&1 &
+  host_pid=$!
+
+  for i in $(seq 1 150); do   # 15 s
+    [ -s "$run/port" ] && break
+    if ! kill -0 "$host_pid" 2>/dev/null; then
+      wait "$host_pid" 2>/dev/null && status=0 || status=$?
+      host_pid=
+      show_log "$run/host.log"
+      fail "$label: oms-host exited (status $status) before writing its port file"
+    fi
+    sleep 0.1
+  done
+  [ -s "$run/port" ] || { show_log "$run/host.log"; fail "$label: no port file from oms-host within 15 s"; }
+  port=$(tr -d '[:space:]' <"$run/port")
+  [[ "$port" =~ ^[0-9]+$ ]] || fail "$label: port file holds '$port'"
+
+  for i in 1 2; do
+    status=$(curl -sS --max-time 10 -o "$run/body$i" -w '%{http_code}' "http://127.0.0.1:$port/hello/world") \
+      || { show_log "$run/host.log"; fail "$label: GET /hello/world #$i: curl failed"; }
+    body=$(cat "$run/body$i")
+    [ "$status" = 200 ] || { show_log "$run/host.log"; fail "$label: GET /hello/world #$i answered $status: $body"; }
+    jq -e . >/dev/null 2>&1 <<<"$body" || fail "$label: GET /hello/world #$i: body is not JSON: $body"
+    [ "$(jq -r .greeting <<<"$body")" = "hello, world" ] || fail "$label: #$i: greeting is not \"hello, world\": $body"
+    [ "$(jq -r .count <<<"$body")" = "$i" ] || fail "$label: #$i: count is not $i: $body"
+    [ "$(jq -r .built_with <<<"$body")" = "$expect_built" ] \
+      || fail "$label: #$i: built_with is not \"$expect_built\": $body"
+    echo "  GET /hello/world -> $status $body"
+  done
+  # An oms::Error thrown in the plugin (its own C++ runtime) becomes a problem answer.
+  long=$(printf 'x%.0s' $(seq 1 65))
+  status=$(curl -sS --max-time 10 -o "$run/body3" -w '%{http_code}' "http://127.0.0.1:$port/hello/$long") \
+    || { show_log "$run/host.log"; fail "$label: GET /hello/<65 bytes>: curl failed"; }
+  body=$(cat "$run/body3")
+  if [ "$status" != 400 ] || [ "$(jq -r .code <<<"$body" 2>/dev/null)" != name_too_long ]; then
+    show_log "$run/host.log"
+    fail "$label: GET /hello/<65 bytes> answered $status, not 400 name_too_long: $body"
+  fi
+  echo "  GET /hello/<65 bytes> -> $status $body"
+
+  stop_host || { status=$?; show_log "$run/host.log"; fail "$label: oms-host exited with status $status after SIGTERM"; }
+  ok "$label: the host served the $expect_built plugin and stopped cleanly"
+}
+
+step "d. serve the clang/libc++ plugin"
+serve_and_check clang "$tmp/clang/hello.so" "clang libc++"
+
+step "e. serve the g++/libstdc++ plugin"
+serve_and_check gcc "$tmp/gcc/hello.so" "gcc libstdc++"
+
+echo "PASS: out-of-tree plugin builds against the installed SDK with g++/libstdc++ and clang++/libc++, and both serve"

@@ -1,0 +1,63 @@
+// Shared set-up for integration tests: a fresh database and a real oms-host
+// serving the test plugins on a kernel-chosen port.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "host_process.hpp"
+#include "http_client.hpp"
+#include "test_db.hpp"
+
+namespace omstest {
+
+inline std::string env_or_fail(const char* name) {
+    const char* v = std::getenv(name);
+    if (!v || !*v) throw std::runtime_error(std::string(name) + " is not set; run this test through ctest");
+    return v;
+}
+
+inline const std::string kTestJwtSecret = "integration-test-secret-0123456789abcdef";
+
+// The environment a test host runs with: its own database, the test plugins.
+inline std::map<std::string, std::string> host_env(const TestDatabase& db,
+                                                   std::map<std::string, std::string> extra = {}) {
+    std::map<std::string, std::string> env = {
+        {"DATABASE_URL", db.url()},
+        {"OMS_PLUGIN_DIR", env_or_fail("OMS_TEST_PLUGIN_DIR")},
+        {"JWT_SECRET", kTestJwtSecret},
+        {"OMS_CONFIG", "/dev/null"},  // never pick up a developer's etc/oms.conf
+        {"OMS_DOTENV", "/dev/null"},
+        {"LOG_LEVEL", "warn"},
+    };
+    for (auto& [k, v] : extra) env[k] = v;
+    return env;
+}
+
+// Starts a host and waits until it listens; fails the test with its log if not.
+inline std::unique_ptr<HostProcess> start_host(const TestDatabase& db, std::map<std::string, std::string> extra = {},
+                                               std::vector<std::string> args = {"serve"}) {
+    auto host = std::make_unique<HostProcess>(args, host_env(db, std::move(extra)));
+    if (!host->wait_ready()) {
+        ADD_FAILURE() << "oms-host did not start; its log:\n" << host->log();
+        return nullptr;
+    }
+    return host;
+}
+
+inline void expect_problem(const HttpResponse& r, int status, const std::string& code) {
+    EXPECT_EQ(r.status, status) << r;
+    EXPECT_EQ(r.header("Content-Type"), "application/problem+json") << r;
+    auto j = r.json();
+    EXPECT_EQ(j.value("status", 0), status) << r;
+    EXPECT_EQ(j.value("code", ""), code) << r;
+    EXPECT_TRUE(j.contains("title")) << r;
+    EXPECT_FALSE(j.value("request_id", "").empty()) << r;
+    EXPECT_EQ(j.value("request_id", ""), r.header("X-Request-Id")) << r;
+}
+
+}  // namespace omstest

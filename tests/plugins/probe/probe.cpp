@@ -1,0 +1,118 @@
+// A test plugin that exercises every SDK v1 mechanism over the real host:
+// routes (public, authenticated, admin), a migration, an event subscriber
+// that writes inside the publisher's transaction, a service, a periodic job,
+// a CLI command, token issuing, and errors of every kind.
+#include <oms/plugin.hpp>
+
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+
+namespace {
+
+oms::json item_json(const oms::Row& row) {
+    return {{"id", row.get<int64_t>("id")}, {"name", row.get<std::string>("name")},
+            {"created_at", row.time("created_at")}};
+}
+
+void setup(oms::Plugin& p) {
+    // Creates an item and publishes probe.item_created in the same transaction.
+    // `fail_after_publish` rolls everything back, subscriber's writes included.
+    p.route("POST", "/probe/items", [](oms::Request& req) {
+         const auto& body = req.json_body();
+         if (!body.contains("name") || !body["name"].is_string())
+             throw oms::validation_failed({{"name", "is required"}});
+         auto& tx = req.tx();
+         auto row = tx.query("INSERT INTO probe_items (name) VALUES ($1) RETURNING id, name, created_at",
+                             body["name"].get<std::string>())
+                        .at(0);
+         oms::json item = item_json(row);
+         tx.publish("probe.item_created", {{"item_id", item["id"]}});
+         if (body.value("fail_after_publish", false)) throw oms::Error(422, "probe_failed", "Asked to fail.");
+         return oms::Response::json(item, 201);
+     }).summary("Create a probe item");
+
+    p.route("GET", "/probe/items/:id", [](oms::Request& req) {
+        auto id = req.param("id");
+        auto res = req.tx().query("SELECT id, name, created_at FROM probe_items WHERE id = $1::bigint", id);
+        if (res.empty()) throw oms::not_found("probe item");
+        auto events = req.tx().query("SELECT count(*) AS n FROM probe_events WHERE item_id = $1::bigint", id);
+        oms::json out = item_json(res.at(0));
+        out["events"] = events.at(0).get<int64_t>("n");
+        return oms::Response::json(out);
+    });
+
+    // Calls the service through the host, as another plugin would.
+    p.route("GET", "/probe/double/:n", [](oms::Request& req) {
+        auto out = req.tx().call("probe.double", {{"n", std::stoll(req.param("n"))}});
+        return oms::Response::json(out);
+    });
+
+    p.route("GET", "/probe/boom", [](oms::Request&) -> oms::Response {
+        throw std::runtime_error("probe exploded (a secret detail that must not reach the client)");
+    });
+
+    // Holds a worker for `ms` milliseconds (graceful-shutdown tests).
+    p.route("GET", "/probe/slow", [](oms::Request& req) {
+        int ms = std::stoi(req.query("ms").value_or("500"));
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+        return oms::Response::json({{"slept_ms", ms}});
+    });
+
+    // One database round trip on a pooled connection (restart tests).
+    p.route("GET", "/probe/db", [](oms::Request& req) {
+        auto row = req.tx().query("SELECT pg_backend_pid() AS pid").at(0);
+        return oms::Response::json({{"backend_pid", row.get<int64_t>("pid")}});
+    });
+
+    // Issues a token for any id/role: test-only, so auth routes can be exercised.
+    p.route("POST", "/probe/token", [](oms::Request& req) {
+        const auto& body = req.json_body();
+        auto t = oms::issue_token(body.value("sub", "u1"), body.value("role", "customer"));
+        return oms::Response::json({{"token", t.token}, {"expires_in", t.expires_in}});
+    });
+    p.route("GET", "/probe/whoami", [](oms::Request& req) {
+         auto c = req.require_caller();
+         return oms::Response::json({{"user_id", c.user_id}, {"role", c.role}});
+     }).auth();
+    p.route("GET", "/probe/admin", [](oms::Request& req) {
+         return oms::Response::json({{"admin", req.require_caller().user_id}});
+     }).role("admin");
+
+    p.route("GET", "/probe/config/:key", [](oms::Request& req) {
+        auto v = oms::config(req.param("key"));
+        return oms::Response::json({{"value", v ? oms::json(*v) : oms::json(nullptr)}});
+    });
+
+    p.subscribe("probe.*", [](oms::Tx& tx, std::string_view event, const oms::json& payload) {
+        tx.exec("INSERT INTO probe_events (event, item_id) VALUES ($1, $2)", std::string(event),
+                payload.at("item_id").get<int64_t>());
+    });
+
+    p.service("probe.double", [](oms::Tx& tx, const oms::json& args) {
+        auto row = tx.query("SELECT ($1::bigint * 2) AS doubled", args.at("n").get<int64_t>()).at(0);
+        return oms::json{{"doubled", row.get<int64_t>("doubled")}};
+    }, "Doubles n (in SQL, to prove the caller's transaction is usable)");
+
+    if (oms::config("PROBE_JOB", "off") == "on") {
+        p.job("tick", std::chrono::milliseconds(200), [] {
+            auto tx = oms::Tx::begin();
+            tx.exec("INSERT INTO probe_ticks DEFAULT VALUES");
+            tx.commit();
+        });
+    }
+
+    p.command("count", "Print how many probe items exist", [](const oms::CommandArgs& args) {
+        auto tx = oms::Tx::begin();
+        auto n = tx.query("SELECT count(*) AS n FROM probe_items WHERE name LIKE $1",
+                          args.get("prefix").value_or("") + "%")
+                     .at(0)
+                     .get<int64_t>("n");
+        std::printf("%lld\n", static_cast<long long>(n));
+        tx.commit();
+    }).option("prefix", "only names starting with this");
+}
+
+}  // namespace
+
+OMS_PLUGIN("probe", "1.0.0", "Test plugin exercising every SDK mechanism", setup)

@@ -1,0 +1,59 @@
+#include "config.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace oms::host;
+
+TEST(EnvText, ParsesCommentsQuotesAndExport) {
+    auto m = parse_env_text("# comment\nA=1\nexport B = two \nC=\"x y # not a comment\"\nD='q'\n\nE=\n", "t");
+    EXPECT_EQ(m.at("A"), "1");
+    EXPECT_EQ(m.at("B"), "two");
+    EXPECT_EQ(m.at("C"), "x y # not a comment");
+    EXPECT_EQ(m.at("D"), "q");
+    EXPECT_EQ(m.at("E"), "");
+}
+
+TEST(EnvText, SyntaxErrorsNameTheOriginAndLine) {
+    try {
+        parse_env_text("A=1\nthis line has no equals sign\n", "etc/oms.conf");
+        FAIL() << "expected ConfigError";
+    } catch (const ConfigError& e) {
+        EXPECT_STREQ(e.what(), "etc/oms.conf:2: expected KEY=VALUE");
+    }
+    EXPECT_THROW(parse_env_text("A=\"open\n", ".env"), ConfigError);
+}
+
+TEST(Durations, AcceptTheDocumentedForms) {
+    EXPECT_EQ(parse_duration_seconds("7d"), 7 * 86400);
+    EXPECT_EQ(parse_duration_seconds("12h"), 12 * 3600);
+    EXPECT_EQ(parse_duration_seconds("30m"), 1800);
+    EXPECT_EQ(parse_duration_seconds("45s"), 45);
+    EXPECT_EQ(parse_duration_seconds("3600"), 3600);
+    EXPECT_FALSE(parse_duration_seconds(""));
+    EXPECT_FALSE(parse_duration_seconds("7 days"));
+    EXPECT_FALSE(parse_duration_seconds("-5"));
+    EXPECT_FALSE(parse_duration_seconds("h"));
+}
+
+TEST(Config, TypedGettersRefuseBadValuesWithOneLine) {
+    EXPECT_EQ(Config::from_map({}).port(), 3000);
+    EXPECT_EQ(Config::from_map({{"PORT", "0"}}).port(), 0);
+    EXPECT_THROW(Config::from_map({{"PORT", "70000"}}).port(), ConfigError);
+    EXPECT_THROW(Config::from_map({{"PORT", "80x"}}).port(), ConfigError);
+    EXPECT_THROW(Config::from_map({{"OMS_ENV", "prod"}}).production(), ConfigError);
+    EXPECT_THROW(Config::from_map({{"JWT_EXPIRES_IN", "soon"}}).jwt_expires_in(), ConfigError);
+    EXPECT_THROW(Config::from_map({{"DATABASE_URL", "mysql://x"}}).database_url(), ConfigError);
+    EXPECT_THROW(Config::from_map({}).database_url(), ConfigError);
+}
+
+TEST(Config, ProductionRequiresALongJwtSecret) {
+    auto base = std::map<std::string, std::string>{{"OMS_ENV", "production"},
+                                                   {"DATABASE_URL", "postgresql://u@127.0.0.1/db"}};
+    EXPECT_THROW(Config::from_map(base).validate_for_serving(), ConfigError);
+    auto short_secret = base;
+    short_secret["JWT_SECRET"] = "too-short";
+    EXPECT_THROW(Config::from_map(short_secret).validate_for_serving(), ConfigError);
+    auto good = base;
+    good["JWT_SECRET"] = std::string(32, 'k');
+    EXPECT_NO_THROW(Config::from_map(good).validate_for_serving());
+}
