@@ -35,9 +35,14 @@ function(oms_add_plugin name)
   if(ARG_OUTPUT_DIRECTORY)
     set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY "${ARG_OUTPUT_DIRECTORY}")
   endif()
-  # A plugin must resolve every symbol at load time (the host uses RTLD_NOW).
+  # A plugin must resolve every symbol at load time (the host uses RTLD_NOW),
+  # and exports nothing but its entry: hidden visibility still leaves weak
+  # template instantiations and typeinfo of the C++ library global.
   if(NOT APPLE)
-    target_link_options(${name} PRIVATE "LINKER:--no-undefined")
+    set(exports "${CMAKE_CURRENT_BINARY_DIR}/${name}_exports.map")
+    file(WRITE "${exports}" "{ global: oms_plugin_entry; local: *; };\n")
+    target_link_options(${name} PRIVATE "LINKER:--no-undefined" "LINKER:--version-script=${exports}")
+    set_property(TARGET ${name} APPEND PROPERTY LINK_DEPENDS "${exports}")
   endif()
   oms_embed_migrations(${name} "${ARG_MIGRATIONS}" oms_sdk_embedded_migrations)
 endfunction()

@@ -152,12 +152,13 @@ build_hello() {
   if grep -rqs -e "$OMS_SOURCE_DIR/sdk/include" "$dir/compile_commands.json" "$dir/CMakeFiles/hello.dir/flags.make"; then
     fail "$cxx build of hello uses the SDK headers of the OMS source tree, not the installed ones"
   fi
-  nm -D --defined-only "$dir/hello.so" | grep -qw oms_plugin_entry \
-    || fail "$dir/hello.so does not export oms_plugin_entry"
-  if ldd "$dir/hello.so" | grep -q 'not found'; then
-    ldd "$dir/hello.so" >&2
-    fail "$dir/hello.so has unresolvable library dependencies"
-  fi
+  # (Tool output is captured before grep -q: under pipefail an early-exiting
+  # grep would turn the writer's SIGPIPE into a false result.)
+  local out
+  out=$(nm -D --defined-only "$dir/hello.so") || fail "nm cannot read $dir/hello.so"
+  grep -qw oms_plugin_entry <<<"$out" || fail "$dir/hello.so does not export oms_plugin_entry"
+  out=$(ldd "$dir/hello.so") || fail "ldd cannot read $dir/hello.so"
+  if grep -q 'not found' <<<"$out"; then fail "$dir/hello.so has unresolvable library dependencies: $out"; fi
 }
 
 needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\].*/\1/p'; }
@@ -178,10 +179,11 @@ clang_needed=$(needed "$tmp/clang/hello.so")
 grep -q '^libc++\.so' <<<"$clang_needed" \
   || fail "the clang-built hello.so does not need libc++.so (NEEDED: ${clang_needed//$'\n'/ })"
 if grep -q '^libstdc++' <<<"$clang_needed"; then fail "the clang-built hello.so also needs libstdc++: $clang_needed"; fi
-if ldd "$OMS_HOST_BIN" | grep -q 'libc++'; then
-  fail "the host itself links libc++, so this test proves nothing: $(ldd "$OMS_HOST_BIN" | grep 'libc++')"
+host_libs=$(ldd "$OMS_HOST_BIN") || fail "ldd cannot read $OMS_HOST_BIN"
+if grep -q 'libc++' <<<"$host_libs"; then
+  fail "the host itself links libc++, so this test proves nothing: $(grep 'libc++' <<<"$host_libs")"
 fi
-ldd "$OMS_HOST_BIN" | grep -q 'libstdc++' || fail "the host does not link libstdc++ (built with a different toolchain?)"
+grep -q 'libstdc++' <<<"$host_libs" || fail "the host does not link libstdc++ (built with another toolchain?): $host_libs"
 ok "clang build: $tmp/clang/hello.so (NEEDED: ${clang_needed//$'\n'/ }); the host uses libstdc++ only"
 
 # --- d./e. serve each plugin ---------------------------------------------------
