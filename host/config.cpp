@@ -208,6 +208,10 @@ std::chrono::milliseconds Config::shutdown_timeout() const {
 
 bool Config::auto_migrate() const { return parse_bool(*this, "OMS_AUTO_MIGRATE", true); }
 
+std::chrono::seconds Config::db_wait() const {
+    return std::chrono::seconds(parse_int(*this, "OMS_DB_WAIT_SECONDS", 30, 0, 3600));
+}
+
 void Config::validate_for_serving() const {
     (void)database_url();
     (void)port();
@@ -217,6 +221,7 @@ void Config::validate_for_serving() const {
     (void)log_json();
     (void)shutdown_timeout();
     (void)auto_migrate();
+    (void)db_wait();
     (void)jwt_expires_in();
     bool prod = production();
     const std::string* secret = find("JWT_SECRET");

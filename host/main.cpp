@@ -56,8 +56,7 @@ void write_port_file(const std::string& path, uint16_t port) {
 // Waits out a database that is still starting (e.g. under systemd ordering).
 template <class F>
 auto with_database_retry(const Config& cfg, F&& f) {
-    auto deadline = std::chrono::steady_clock::now() +
-                    std::chrono::seconds(std::stoi(cfg.get("OMS_DB_WAIT_SECONDS", "30")));
+    auto deadline = std::chrono::steady_clock::now() + cfg.db_wait();
     while (true) {
         try {
             return f();
