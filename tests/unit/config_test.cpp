@@ -1,6 +1,10 @@
 #include "config.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 using namespace oms::host;
 
@@ -56,4 +60,27 @@ TEST(Config, ProductionRequiresALongJwtSecret) {
     auto good = base;
     good["JWT_SECRET"] = std::string(32, 'k');
     EXPECT_NO_THROW(Config::from_map(good).validate_for_serving());
+}
+
+TEST(Config, EnvironmentWinsOverDotenvWhichWinsOverTheFile) {
+    auto dir = std::filesystem::temp_directory_path() / ("oms-config-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    {
+        std::ofstream(dir / "oms.conf") << "OMS_T_A=file\nOMS_T_B=file\nOMS_T_C=file\n";
+        std::ofstream(dir / ".env") << "OMS_T_B=dotenv\nOMS_T_C=dotenv\n";
+    }
+    ::setenv("OMS_DOTENV", (dir / ".env").c_str(), 1);
+    ::setenv("OMS_T_C", "environment", 1);
+    auto cfg = Config::load((dir / "oms.conf").string());
+    EXPECT_EQ(cfg.get("OMS_T_A"), "file");
+    EXPECT_EQ(cfg.get("OMS_T_B"), "dotenv");
+    EXPECT_EQ(cfg.get("OMS_T_C"), "environment");
+    EXPECT_EQ(cfg.get("OMS_T_MISSING", "fallback"), "fallback");
+    ::unsetenv("OMS_DOTENV");
+    ::unsetenv("OMS_T_C");
+    std::filesystem::remove_all(dir);
+}
+
+TEST(Config, AMissingExplicitFileIsRefused) {
+    EXPECT_THROW(Config::load(std::string("/nonexistent/oms.conf")), ConfigError);
 }
