@@ -33,6 +33,7 @@ inline std::map<std::string, std::string> host_env(const TestDatabase& db,
         {"OMS_CONFIG", "/dev/null"},  // never pick up a developer's etc/oms.conf
         {"OMS_DOTENV", "/dev/null"},
         {"LOG_LEVEL", "warn"},
+        {"OMS_BIND", "127.0.0.1"},  // tests stay on loopback
     };
     for (auto& [k, v] : extra) env[k] = v;
     return env;

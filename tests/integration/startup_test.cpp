@@ -110,3 +110,12 @@ TEST(Startup, ReadyQuicklyOnAMigratedDatabase) {
     EXPECT_LT(ms, 2000) << "start-up took " << ms << " ms";
     RecordProperty("ready_ms", static_cast<int>(ms));
 }
+
+TEST(Startup, APortInUseIsRefusedWithOneLine) {
+    TestDatabase db;
+    auto first = start_host(db);
+    ASSERT_NE(first, nullptr);
+    auto r = refuse(db, {{"PORT", std::to_string(first->port())}});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.line.find("cannot listen on 127.0.0.1:" + std::to_string(first->port())), std::string::npos) << r.line;
+}
