@@ -43,9 +43,11 @@ TokenService::Issued TokenService::issue(std::string_view subject, std::string_v
     token.setType("JWT");
     token.setSubject(std::string(subject));
     token.payload().set("role", std::string(role));
-    Poco::Timestamp now;
-    token.setIssuedAt(now);
-    token.setExpiration(now + Poco::Timestamp::TimeDiff(lifetime_) * Poco::Timestamp::resolution());
+    // Whole seconds: Poco's setIssuedAt/setExpiration write fractional
+    // NumericDates, which many JWT libraries reject.
+    Poco::Int64 now = Poco::Timestamp().epochTime();
+    token.payload().set("iat", now);
+    token.payload().set("exp", now + lifetime_);
     Poco::JWT::Signer signer(secret_);
     return {signer.sign(token, Poco::JWT::Signer::ALGO_HS256), lifetime_};
 }

@@ -95,7 +95,12 @@ uint64_t QueryResult::affected() const {
 }
 
 DbError classify_db_error(PGconn* conn, const PGresult* res) {
-    std::string message = res ? PQresultErrorMessage(res) : "";
+    // The primary message only: DETAIL lines quote row values ("Failing row
+    // contains ..."), which may hold password hashes or personal data.
+    const char* primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+    std::string message = primary ? primary : "";
+    if (const char* constraint = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : nullptr)
+        message += std::string(" (constraint ") + constraint + ")";
     if (message.empty() && conn) message = PQerrorMessage(conn);
     while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
     const char* st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;

@@ -149,6 +149,13 @@ void error_set(oms_error* e, int status, oms_str code, oms_str detail) {
 void error_add_field(oms_error* e, oms_str field, oms_str message) {
     if (e) e->fields.emplace_back(std::string(sv(field)), std::string(sv(message)));
 }
+void error_add_header(oms_error* e, oms_str name, oms_str value) {
+    std::string n(sv(name)), v(sv(value));
+    // Header injection: a CR or LF would split the response.
+    if (!e || n.empty() || n.find_first_of("\r\n: ") != std::string::npos || v.find_first_of("\r\n") != std::string::npos)
+        return;
+    e->headers.emplace_back(std::move(n), std::move(v));
+}
 int error_status(const oms_error* e) { return e ? e->status : 0; }
 oms_str error_code(const oms_error* e) { return e ? os(e->code) : kAbsent; }
 oms_str error_detail(const oms_error* e) { return e ? os(e->detail) : kAbsent; }
@@ -201,15 +208,7 @@ int request_caller(const oms_request* r, oms_caller* out) {
 }
 int request_tx(oms_request* r, oms_tx** out, oms_error* err) {
     return guarded(err, [&] {
-        auto& ctx = *r->ctx;
-        if (!ctx.tx) {
-            auto tx = std::make_unique<oms_tx>();
-            tx->runtime = ctx.runtime;
-            tx->lease.emplace(ctx.runtime->database().acquire());
-            tx->lease->begin();
-            ctx.tx = std::move(tx);
-        }
-        *out = ctx.tx.get();
+        *out = &request_transaction(*r->ctx);
     });
 }
 
@@ -370,6 +369,7 @@ const oms_host_api kApi = {
     event_publish, service_call, service_exists,
     token_issue,
     command_arg,
+    error_add_header,
 };
 
 }  // namespace

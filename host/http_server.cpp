@@ -158,9 +158,45 @@ Reply from_error(const RequestContext& ctx, const oms_error& err) {
         detail = "An internal error occurred.";
     }
     Reply r = problem(status, err.code.empty() ? "error" : err.code, detail, ctx.request_id, err.fields);
+    for (const auto& h : err.headers) r.headers.push_back(h);
     if (status == 503) r.headers.emplace_back("Retry-After", "1");
     if (status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
     return r;
+}
+
+// A valid signature proves who the token was issued to, not that the user
+// still exists or still has that role. When a plugin offers the
+// `auth.resolve_caller` service (the users plugin does), it is asked inside
+// the request's transaction; it answers the current {user_id, role} or
+// fails with 401, which makes the request anonymous. Returns an error reply
+// when the service fails otherwise.
+constexpr std::string_view kResolveCallerService = "auth.resolve_caller";
+
+std::optional<Reply> resolve_caller(RequestContext& ctx) {
+    const ServiceInfo* service = ctx.runtime->find_service(kResolveCallerService);
+    if (!service || !ctx.caller) return std::nullopt;
+    std::string args = nlohmann::json{{"user_id", ctx.caller->user_id}, {"role", ctx.caller->role}}.dump();
+    oms_buffer out;
+    oms_error err;
+    oms_tx& tx = request_transaction(ctx);
+    int rc = service->handler(service->user_data, &tx, oms_str{args.data(), args.size()}, &out, &err);
+    if (rc != OMS_OK) {
+        if (err.status == 401) {
+            ctx.caller.reset();
+            return std::nullopt;
+        }
+        ctx.tx.reset();  // rolls back
+        return from_error(ctx, err);
+    }
+    auto who = nlohmann::json::parse(out.data, nullptr, false);
+    if (!who.is_object() || !who.contains("user_id") || !who.contains("role") || !who["user_id"].is_string() ||
+        !who["role"].is_string()) {
+        spdlog::error("{} answered without user_id and role", kResolveCallerService);
+        ctx.tx.reset();
+        return problem(500, "internal_error", "An internal error occurred.", ctx.request_id);
+    }
+    ctx.caller = Principal{who["user_id"].get<std::string>(), who["role"].get<std::string>()};
+    return std::nullopt;
 }
 
 }  // namespace
@@ -180,6 +216,12 @@ Reply run_route(RequestContext& ctx) {
             token_given = true;
             if (auth->size() > 7 && lower(auth->substr(0, 7)) == "bearer ")
                 ctx.caller = ctx.runtime->tokens().verify(std::string_view(*auth).substr(7));
+        }
+        if (ctx.caller) {
+            set_current_request(&ctx);
+            auto failed = resolve_caller(ctx);
+            set_current_request(nullptr);
+            if (failed) return *failed;
         }
         if (route.flags & OMS_ROUTE_AUTH) {
             if (!ctx.caller) return unauthorized(ctx, token_given);

@@ -263,4 +263,15 @@ const std::string* RequestContext::header(std::string_view lower_name) const {
 
 RequestContext::~RequestContext() = default;
 
+oms_tx& request_transaction(RequestContext& ctx) {
+    if (!ctx.tx) {
+        auto tx = std::make_unique<oms_tx>();
+        tx->runtime = ctx.runtime;
+        tx->lease.emplace(ctx.runtime->database().acquire());
+        tx->lease->begin();
+        ctx.tx = std::move(tx);
+    }
+    return *ctx.tx;
+}
+
 }  // namespace oms::host

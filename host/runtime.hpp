@@ -181,6 +181,10 @@ struct RequestContext {
     ~RequestContext();
 };
 
+// The request's transaction, begun on first use (a pooled connection is held
+// from then until the reply).
+oms_tx& request_transaction(RequestContext& ctx);
+
 // Runs a route's handler (plugin or builtin), committing or rolling back the
 // request transaction. Never throws: every failure becomes a problem reply.
 Reply run_route(RequestContext& ctx);
@@ -203,6 +207,7 @@ struct oms_error {
     int status = 0;
     std::string code, detail, sqlstate;
     std::vector<std::pair<std::string, std::string>> fields;
+    std::vector<std::pair<std::string, std::string>> headers;
 };
 struct oms_buffer {
     std::string data;

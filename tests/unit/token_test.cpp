@@ -1,10 +1,15 @@
 #include "auth.hpp"
 
+#include <Poco/Base64Decoder.h>
+#include <Poco/Base64Encoder.h>
 #include <Poco/JWT/Signer.h>
 #include <Poco/JWT/Token.h>
 #include <gtest/gtest.h>
 
 #include <ctime>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
 using oms::host::TokenService;
 
@@ -61,4 +66,20 @@ TEST(Tokens, TamperedOrMalformedTokensAreRefused) {
     EXPECT_FALSE(ts.verify("a.b"));
     EXPECT_FALSE(ts.verify("not a token at all"));
     EXPECT_FALSE(ts.verify(t + "x"));
+}
+
+TEST(Tokens, ClaimsAreSubRoleAndWholeSecondIatExp) {
+    TokenService ts(kSecret, 7200);
+    auto token = ts.issue("user-9", "customer").token;
+    auto first = token.find('.'), second = token.find('.', first + 1);
+    std::istringstream in(token.substr(first + 1, second - first - 1));
+    Poco::Base64Decoder decoder(in, Poco::BASE64_URL_ENCODING | Poco::BASE64_NO_PADDING);
+    std::string payload((std::istreambuf_iterator<char>(decoder)), std::istreambuf_iterator<char>());
+    auto claims = nlohmann::json::parse(payload);
+    EXPECT_EQ(claims["sub"], "user-9");
+    EXPECT_EQ(claims["role"], "customer");
+    ASSERT_TRUE(claims["iat"].is_number_integer()) << payload;
+    ASSERT_TRUE(claims["exp"].is_number_integer()) << payload;
+    EXPECT_EQ(claims["exp"].get<int64_t>() - claims["iat"].get<int64_t>(), 7200);
+    EXPECT_NEAR(static_cast<double>(claims["iat"].get<int64_t>()), static_cast<double>(std::time(nullptr)), 5);
 }

@@ -284,6 +284,10 @@ typedef struct oms_host_api {
     /* CLI command arguments: the value of --name, {NULL,0} when not given. */
     oms_str (*command_arg)(const oms_command_args* args, oms_str name);
 
+    /* Errors, continued: a header sent with the problem answer of `err`
+     * (e.g. Retry-After on a 429). */
+    void (*error_add_header)(oms_error* err, oms_str name, oms_str value);
+
     /* ABI 1.0 ends here; later minors append below. */
 } oms_host_api;
 

@@ -68,6 +68,12 @@ public:
     const std::vector<FieldError>& fields() const { return fields_; }
     // For database errors: the PostgreSQL SQLSTATE ("23505" = unique violation).
     const std::string& sqlstate() const { return sqlstate_; }
+    // Headers sent with the problem answer, e.g. Retry-After on a 429.
+    Error& with_header(std::string name, std::string value) {
+        headers_.emplace_back(std::move(name), std::move(value));
+        return *this;
+    }
+    const std::vector<std::pair<std::string, std::string>>& headers() const { return headers_; }
     bool is_unique_violation() const { return sqlstate_ == "23505"; }
     const char* what() const noexcept override { return detail_.c_str(); }
 
@@ -77,6 +83,7 @@ private:
     std::string detail_;
     std::vector<FieldError> fields_;
     std::string sqlstate_;
+    std::vector<std::pair<std::string, std::string>> headers_;
 };
 
 inline Error bad_request(std::string code, std::string detail) { return {400, std::move(code), std::move(detail)}; }
@@ -136,6 +143,7 @@ private:
 inline void fill(oms_error* err, const Error& e) {
     host->error_set(err, e.status(), str(e.code()), str(e.detail()));
     for (const auto& f : e.fields()) host->error_add_field(err, str(f.field), str(f.message));
+    for (const auto& [name, value] : e.headers()) host->error_add_header(err, str(name), str(value));
 }
 
 // Runs `fn`, turning every exception into `err`. The only way plugin code is
@@ -193,6 +201,19 @@ inline std::optional<std::string> config(std::string_view key) {
 inline std::string config(std::string_view key, std::string_view fallback) {
     auto v = config(key);
     return v ? *v : std::string(fallback);
+}
+// An integer setting in [min, max]; unset or empty gives `fallback`. Anything
+// else throws, so a plugin refuses to start on a bad value (one clear line).
+inline int64_t config_int(std::string_view key, int64_t fallback, int64_t min, int64_t max) {
+    auto v = config(key);
+    if (!v || v->empty()) return fallback;
+    int64_t n = 0;
+    auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+    if (ec != std::errc() || p != v->data() + v->size() || n < min || n > max)
+        throw Error(500, "bad_config",
+                    std::string(key) + " must be an integer from " + std::to_string(min) + " to " +
+                        std::to_string(max) + " (got '" + *v + "')");
+    return n;
 }
 
 // ---------------------------------------------------------------------------

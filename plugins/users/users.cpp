@@ -1,0 +1,210 @@
+// users: accounts and authentication.
+//
+//   POST /users/create   {name, email, password}   → 201 the user
+//   POST /users/login    {email, password}         → 200 {token, token_type, expires_in, user}
+//   GET  /users/me       (token)                   → the caller
+//   service auth.resolve_caller                    → the host asks it on every request with a
+//                                                    valid token: the user's current role, or 401
+//   oms-host users create-admin --email E --name N (password: OMS_ADMIN_PASSWORD or stdin)
+//   oms-host users set-role EMAIL ROLE
+#include <oms/plugin.hpp>
+
+#include <cctype>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "login_throttle.hpp"
+#include "password.hpp"
+#include "user_input.hpp"
+
+namespace {
+
+using users::LoginThrottle;
+using users::PasswordHasher;
+
+// Set up once in setup(), read by handlers on any worker thread.
+std::unique_ptr<PasswordHasher> hasher;
+std::unique_ptr<LoginThrottle> throttle;
+
+constexpr const char* kUserColumns = "id, name, email, role, created_at";
+
+oms::json user_json(const oms::Row& row) {
+    return {{"id", row.get<std::string>("id")},
+            {"name", row.get<std::string>("name")},
+            {"email", row.get<std::string>("email")},
+            {"role", row.get<std::string>("role")},
+            {"created_at", row.time("created_at")}};
+}
+
+// Whether text looks like a UUID, so a token's `sub` never reaches a ::uuid cast as garbage.
+bool looks_like_uuid(std::string_view s) {
+    if (s.size() != 36) return false;
+    for (size_t i = 0; i < s.size(); ++i) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash != (s[i] == '-')) return false;
+        if (!dash && !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
+    }
+    return true;
+}
+
+oms::Error invalid_credentials() {
+    return {401, "invalid_credentials", "The email or password is incorrect."};
+}
+
+oms::Response create_user(oms::Request& req) {
+    auto input = users::parse_new_user(req.json_body());
+    std::string hash = hasher->hash(input.password);  // before taking a database connection
+    try {
+        auto row = req.tx()
+                       .query(std::string("INSERT INTO users (name, email, password_hash) VALUES ($1, $2, $3) "
+                                          "RETURNING ") + kUserColumns,
+                              input.name, input.email, hash)
+                       .at(0);
+        return oms::Response::json(user_json(row), 201);
+    } catch (const oms::Error& e) {
+        if (e.is_unique_violation()) throw oms::conflict("email_taken", "An account with this email already exists.");
+        throw;
+    }
+}
+
+oms::Response login(oms::Request& req) {
+    auto creds = users::parse_credentials(req.json_body());
+    std::string email_key = creds.email;
+    for (auto& c : email_key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string address(req.remote_address());
+
+    // Look up in a short transaction of its own: no connection is held while
+    // argon2 runs (tens of milliseconds of CPU).
+    std::optional<oms::Row> user;
+    {
+        auto tx = oms::Tx::begin();
+        if (auto wait = throttle->retry_after(tx, email_key, address)) {
+            throw oms::Error(429, "too_many_attempts",
+                             "Too many failed logins; try again in " + std::to_string(*wait) + " seconds.")
+                .with_header("Retry-After", std::to_string(*wait));
+        }
+        user = tx.query(std::string("SELECT ") + kUserColumns + ", password_hash FROM users WHERE lower(email) = $1",
+                        email_key)
+                   .first();
+        tx.commit();
+    }
+
+    bool ok = false;
+    if (user) ok = hasher->verify(creds.password, user->get<std::string>("password_hash"));
+    else hasher->verify_nothing(creds.password);  // the same cost as a wrong password
+    if (!ok) {
+        throttle->record_failure(email_key, address);
+        throw invalid_credentials();
+    }
+
+    auto& tx = req.tx();
+    throttle->clear_email(tx, email_key);
+    std::string id = user->get<std::string>("id");
+    if (hasher->needs_rehash(user->get<std::string>("password_hash"))) {
+        tx.exec("UPDATE users SET password_hash = $1, updated_at = now() WHERE id = $2::uuid",
+                hasher->hash(creds.password), id);
+        oms::log::info("rehashed a password with the current argon2id parameters");
+    }
+    auto token = oms::issue_token(id, user->get<std::string>("role"));
+    return oms::Response::json({{"token", token.token},
+                                {"token_type", "Bearer"},
+                                {"expires_in", token.expires_in},
+                                {"user", user_json(*user)}});
+}
+
+oms::Response me(oms::Request& req) {
+    auto caller = req.require_caller();
+    auto row = req.tx()
+                   .query(std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1::uuid", caller.user_id)
+                   .first();
+    if (!row) throw oms::unauthorized("The account of this token no longer exists.");
+    return oms::Response::json(user_json(*row));
+}
+
+oms::json resolve_caller(oms::Tx& tx, const oms::json& args) {
+    std::string id = args.at("user_id").get<std::string>();
+    if (!looks_like_uuid(id)) throw oms::unauthorized("Unknown user.");
+    auto row = tx.query("SELECT role FROM users WHERE id = $1::uuid", id).first();
+    if (!row) throw oms::unauthorized("Unknown user.");
+    return {{"user_id", id}, {"role", row->get<std::string>("role")}};
+}
+
+// The password for create-admin: OMS_ADMIN_PASSWORD, else the first line of stdin.
+std::string admin_password() {
+    if (auto p = oms::config("OMS_ADMIN_PASSWORD"); p && !p->empty()) return *p;
+    std::string line;
+    if (!std::getline(std::cin, line)) line.clear();
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    return line;
+}
+
+void create_admin(const oms::CommandArgs& args) {
+    oms::json body = {{"email", args.get("email").value_or("")},
+                      {"name", args.get("name").value_or("")},
+                      {"password", admin_password()}};
+    auto input = users::parse_new_user(body);  // the same rules as the API
+    std::string hash = hasher->hash(input.password);
+    auto tx = oms::Tx::begin();
+    try {
+        auto row = tx.query("INSERT INTO users (name, email, password_hash, role) VALUES ($1, $2, $3, 'admin') "
+                            "RETURNING id",
+                            input.name, input.email, hash)
+                       .at(0);
+        tx.commit();
+        std::printf("created admin %s (%s)\n", input.email.c_str(), row.get<std::string>("id").c_str());
+    } catch (const oms::Error& e) {
+        if (e.is_unique_violation())
+            throw oms::conflict("email_taken", "an account with " + input.email +
+                                                   " already exists; use `oms-host users set-role " + input.email +
+                                                   " admin`");
+        throw;
+    }
+}
+
+void set_role(const oms::CommandArgs& args) {
+    std::string email = args.get("email").value_or("");
+    std::string role = args.get("role").value_or("");
+    if (!users::is_valid_role(role)) throw oms::bad_request("invalid_role", "ROLE must be customer or admin");
+    auto tx = oms::Tx::begin();
+    auto n = tx.exec("UPDATE users SET role = $1, updated_at = now() WHERE lower(email) = lower($2)", role, email);
+    if (n == 0) throw oms::Error(404, "not_found", "no account with email " + email);
+    tx.commit();
+    std::printf("%s is now %s\n", email.c_str(), role.c_str());
+}
+
+void setup(oms::Plugin& p) {
+    users::Argon2Params params;
+    params.memory_kib = static_cast<uint32_t>(oms::config_int("OMS_ARGON2_MEMORY_KIB", 19456, 19456, 4 << 20));
+    params.iterations = static_cast<uint32_t>(oms::config_int("OMS_ARGON2_ITERATIONS", 2, 2, 64));
+    params.parallelism = static_cast<uint32_t>(oms::config_int("OMS_ARGON2_PARALLELISM", 1, 1, 16));
+    hasher = std::make_unique<PasswordHasher>(params);
+
+    users::ThrottlePolicy policy;
+    policy.max_failures_per_email = oms::config_int("OMS_LOGIN_MAX_FAILURES", 5, 1, 1000);
+    policy.max_failures_per_address = oms::config_int("OMS_LOGIN_MAX_FAILURES_PER_ADDRESS", 20, 1, 100000);
+    policy.window_seconds = oms::config_int("OMS_LOGIN_WINDOW", 900, 1, 86400);
+    throttle = std::make_unique<LoginThrottle>(policy);
+
+    p.route("POST", "/users/create", create_user).summary("Create a customer account");
+    p.route("POST", "/users/login", login).summary("Exchange email and password for a bearer token");
+    p.route("GET", "/users/me", me).auth().summary("The authenticated user");
+
+    p.service("auth.resolve_caller", resolve_caller,
+              "The current {user_id, role} of a token's subject; 401 when the account is gone");
+
+    p.job("purge_login_throttle", std::chrono::minutes(1), [] { throttle->purge_expired(); });
+
+    p.command("create-admin", "Create an administrator (password from OMS_ADMIN_PASSWORD or the first line of stdin)",
+              create_admin)
+        .required("email", "the administrator's email")
+        .required("name", "the administrator's name");
+    p.command("set-role", "Give an existing account the role customer or admin", set_role)
+        .positional("email", "the account's email")
+        .positional("role", "customer or admin");
+}
+
+}  // namespace
+
+OMS_PLUGIN("users", "1.0.0", "Accounts, argon2id passwords, login throttling and tokens", setup)
