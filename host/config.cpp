@@ -208,6 +208,10 @@ std::chrono::milliseconds Config::shutdown_timeout() const {
 
 bool Config::auto_migrate() const { return parse_bool(*this, "OMS_AUTO_MIGRATE", true); }
 
+std::chrono::seconds Config::idempotency_retention() const {
+    return std::chrono::seconds(parse_int(*this, "OMS_IDEMPOTENCY_RETENTION", 86400, 86400, 90LL * 86400));
+}
+
 std::chrono::seconds Config::db_wait() const {
     return std::chrono::seconds(parse_int(*this, "OMS_DB_WAIT_SECONDS", 30, 0, 3600));
 }
@@ -222,6 +226,7 @@ void Config::validate_for_serving() const {
     (void)shutdown_timeout();
     (void)auto_migrate();
     (void)db_wait();
+    (void)idempotency_retention();
     (void)jwt_expires_in();
     bool prod = production();
     const std::string* secret = find("JWT_SECRET");

@@ -50,7 +50,8 @@ public:
     bool log_json() const;
     std::chrono::milliseconds shutdown_timeout() const;
     bool auto_migrate() const;
-    std::chrono::seconds db_wait() const;  // how long start-up waits for an unreachable database
+    std::chrono::seconds db_wait() const;
+    std::chrono::seconds idempotency_retention() const;  // how long Idempotency-Key answers are kept  // how long start-up waits for an unreachable database
 
     // Checks every value the host reads; throws ConfigError on the first bad one.
     void validate_for_serving() const;

@@ -12,6 +12,8 @@
 #include <condition_variable>
 #include <sstream>
 
+#include "idempotency.hpp"
+#include "migrate.hpp"
 #include "runtime.hpp"
 #include "worker_pool.hpp"
 
@@ -172,6 +174,52 @@ Reply from_error(const RequestContext& ctx, const oms_error& err) {
 // when the service fails otherwise.
 constexpr std::string_view kResolveCallerService = "auth.resolve_caller";
 
+// The Idempotency-Key claim of one request; gives the key up unless the
+// request completed, so a failed request can be retried with the same key.
+struct IdempotencyClaim {
+    explicit IdempotencyClaim(Database& db) : db(db) {}
+    ~IdempotencyClaim() {
+        if (active() && !completed) IdempotencyStore::abandon(db, scope, key);
+    }
+    bool active() const { return !key.empty(); }
+
+    // An answer to send instead of running the handler (replay, 422, 409, 400), or nullopt to run it.
+    std::optional<Reply> begin(const RequestContext& ctx) {
+        const std::string* given = ctx.header("idempotency-key");
+        if (!given) return std::nullopt;
+        if (!IdempotencyStore::valid_key(*given))
+            return problem(400, "invalid_idempotency_key",
+                           "Idempotency-Key must be 1 to 255 visible ASCII characters.", ctx.request_id);
+        std::string who = ctx.caller ? "user:" + ctx.caller->user_id : "anonymous";
+        std::string claim_scope = who + " " + ctx.route->method + " " + ctx.route->path;
+        std::string hash = sha256_hex(ctx.method + "\n" + ctx.path + "\n" + ctx.body);
+        auto claim = IdempotencyStore::claim(db, claim_scope, *given, hash);
+        switch (claim.kind) {
+            case IdempotencyStore::Claim::Proceed:
+                scope = std::move(claim_scope);
+                key = *given;
+                return std::nullopt;
+            case IdempotencyStore::Claim::Replay:
+                return std::move(claim.replay);
+            case IdempotencyStore::Claim::BodyMismatch:
+                return problem(422, "idempotency_key_reused",
+                               "This Idempotency-Key was used with another request body.", ctx.request_id);
+            case IdempotencyStore::Claim::InFlight: {
+                Reply r = problem(409, "idempotency_key_in_use",
+                                  "A request with this Idempotency-Key is still being processed; retry shortly.",
+                                  ctx.request_id);
+                r.headers.emplace_back("Retry-After", "1");
+                return r;
+            }
+        }
+        return std::nullopt;
+    }
+
+    Database& db;
+    std::string scope, key;
+    bool completed = false;
+};
+
 std::optional<Reply> resolve_caller(RequestContext& ctx) {
     const ServiceInfo* service = ctx.runtime->find_service(kResolveCallerService);
     if (!service || !ctx.caller) return std::nullopt;
@@ -231,6 +279,11 @@ Reply run_route(RequestContext& ctx) {
 
         if (route.builtin) return route.builtin(ctx);
 
+        IdempotencyClaim idempotency(ctx.runtime->database());
+        if (route.flags & OMS_ROUTE_IDEMPOTENT) {
+            if (auto early = idempotency.begin(ctx)) return std::move(*early);
+        }
+
         oms_request req{&ctx};
         oms_response resp;
         oms_error err;
@@ -241,10 +294,16 @@ Reply run_route(RequestContext& ctx) {
             ctx.tx.reset();  // rolls back
             return from_error(ctx, err);
         }
+        if (idempotency.active()) {
+            // In the request's transaction: the stored answer and the writes commit together.
+            IdempotencyStore::complete(*request_transaction(ctx).lease, idempotency.scope, idempotency.key,
+                                       resp.reply);
+        }
         if (ctx.tx) {
             auto tx = std::move(ctx.tx);
             tx->lease->commit();
         }
+        idempotency.completed = true;
         return std::move(resp.reply);
     } catch (const DbError& e) {
         set_current_request(nullptr);

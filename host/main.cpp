@@ -15,6 +15,7 @@
 
 #include "config.hpp"
 #include "http_server.hpp"
+#include "idempotency.hpp"
 #include "jobs.hpp"
 #include "logging.hpp"
 #include "migrate.hpp"
@@ -127,6 +128,22 @@ int serve(Runtime& rt, const sigset_t& signals) {
     cfg.validate_for_serving();
     int workers = cfg.workers();
     rt.set_database_connections(workers + 2);  // + the job thread and /health under load
+
+    // Idempotency keys are kept OMS_IDEMPOTENCY_RETENTION seconds (at least 24 h).
+    static std::chrono::seconds retention{cfg.idempotency_retention()};
+    rt.add_job({"oms", "purge_idempotency_keys", std::chrono::minutes(10),
+                [](void* runtime, oms_error* err) -> int {
+                    try {
+                        auto n = IdempotencyStore::purge(static_cast<Runtime*>(runtime)->database(), retention);
+                        if (n) spdlog::info("purged {} idempotency keys", n);
+                        return OMS_OK;
+                    } catch (const std::exception& e) {
+                        err->status = 500;
+                        err->detail = e.what();
+                        return OMS_FAIL;
+                    }
+                },
+                &rt});
 
     auto migrations = all_migrations(rt);
     with_database_retry(cfg, [&] {

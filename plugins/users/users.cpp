@@ -71,15 +71,17 @@ oms::Response create_user(oms::Request& req) {
 
 oms::Response login(oms::Request& req) {
     auto creds = users::parse_credentials(req.json_body());
-    std::string email_key = creds.email;
-    for (auto& c : email_key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     std::string address(req.remote_address());
 
     // Look up in a short transaction of its own: no connection is held while
     // argon2 runs (tens of milliseconds of CPU).
     std::optional<oms::Row> user;
+    std::string email_key;
     {
         auto tx = oms::Tx::begin();
+        // Folded by PostgreSQL's lower(), exactly like the unique index, so
+        // "ZOË@…" and "zoë@…" are one account and one throttle counter.
+        email_key = tx.query("SELECT lower($1) AS k", creds.email).at(0).get<std::string>("k");
         if (auto wait = throttle->retry_after(tx, email_key, address)) {
             throw oms::Error(429, "too_many_attempts",
                              "Too many failed logins; try again in " + std::to_string(*wait) + " seconds.")

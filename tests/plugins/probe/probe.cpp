@@ -32,6 +32,19 @@ void setup(oms::Plugin& p) {
          return oms::Response::json(item, 201);
      }).summary("Create a probe item");
 
+    // Opts into the host's Idempotency-Key handling. `sleep_ms` keeps the
+    // request in flight; a duplicate name fails it (409) so nothing is stored.
+    p.route("POST", "/probe/idempotent", [](oms::Request& req) {
+         const auto& body = req.json_body();
+         auto row = req.tx()
+                        .query("INSERT INTO probe_items (name) VALUES ($1) RETURNING id, name, created_at",
+                               body.at("name").get<std::string>())
+                        .at(0);
+         if (int ms = body.value("sleep_ms", 0)) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+         oms::json item = item_json(row);
+         return oms::Response::json(item, 201).header("Location", "/probe/items/" + std::to_string(item["id"].get<int64_t>()));
+     }).idempotent();
+
     p.route("GET", "/probe/items/:id", [](oms::Request& req) {
         auto id = req.param("id");
         auto res = req.tx().query("SELECT id, name, created_at FROM probe_items WHERE id = $1::bigint", id);
