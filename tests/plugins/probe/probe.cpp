@@ -45,6 +45,19 @@ void setup(oms::Plugin& p) {
          return oms::Response::json(item, 201).header("Location", "/probe/items/" + std::to_string(item["id"].get<int64_t>()));
      }).idempotent();
 
+    // Test hooks for other plugins' suites: publish any event, or call any
+    // service, inside this request's transaction (as a plugin would).
+    p.route("POST", "/probe/publish", [](oms::Request& req) {
+        const auto& body = req.json_body();
+        req.tx().publish(body.at("event").get<std::string>(), body.value("payload", oms::json::object()));
+        return oms::Response::json({{"published", body.at("event")}});
+    });
+    p.route("POST", "/probe/call", [](oms::Request& req) {
+        const auto& body = req.json_body();
+        auto out = req.tx().call(body.at("service").get<std::string>(), body.value("args", oms::json::object()));
+        return oms::Response::json(out);
+    });
+
     p.route("GET", "/probe/items/:id", [](oms::Request& req) {
         auto id = req.param("id");
         auto res = req.tx().query("SELECT id, name, created_at FROM probe_items WHERE id = $1::bigint", id);
