@@ -38,17 +38,6 @@ oms::json user_json(const oms::Row& row) {
             {"created_at", row.time("created_at")}};
 }
 
-// Whether text looks like a UUID, so a token's `sub` never reaches a ::uuid cast as garbage.
-bool looks_like_uuid(std::string_view s) {
-    if (s.size() != 36) return false;
-    for (size_t i = 0; i < s.size(); ++i) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash != (s[i] == '-')) return false;
-        if (!dash && !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
-    }
-    return true;
-}
-
 oms::Error invalid_credentials() {
     return {401, "invalid_credentials", "The email or password is incorrect."};
 }
@@ -127,7 +116,7 @@ oms::Response me(oms::Request& req) {
 
 oms::json resolve_caller(oms::Tx& tx, const oms::json& args) {
     std::string id = args.at("user_id").get<std::string>();
-    if (!looks_like_uuid(id)) throw oms::unauthorized("Unknown user.");
+    if (!oms::is_uuid(id)) throw oms::unauthorized("Unknown user.");
     auto row = tx.query("SELECT role FROM users WHERE id = $1::uuid", id).first();
     if (!row) throw oms::unauthorized("Unknown user.");
     return {{"user_id", id}, {"role", row->get<std::string>("role")}};

@@ -7,7 +7,10 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 
 #include "host_process.hpp"
 #include "http_client.hpp"
@@ -50,6 +53,30 @@ inline std::unique_ptr<HostProcess> start_host(const TestDatabase& db, std::map<
     return host;
 }
 
+// Decodes base64 (standard or url alphabet), padding optional; nullopt on a bad character.
+inline std::optional<std::string> b64_decode(std::string_view in) {
+    std::string out;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (char c : in) {
+        int v;
+        if (c >= 'A' && c <= 'Z') v = c - 'A';
+        else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+        else if (c >= '0' && c <= '9') v = c - '0' + 52;
+        else if (c == '+' || c == '-') v = 62;
+        else if (c == '/' || c == '_') v = 63;
+        else if (c == '=') break;
+        else return std::nullopt;
+        acc = (acc << 6) | uint32_t(v);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out.push_back(char((acc >> bits) & 0xff));
+        }
+    }
+    return out;
+}
+
 inline void expect_problem(const HttpResponse& r, int status, const std::string& code) {
     EXPECT_EQ(r.status, status) << r;
     EXPECT_EQ(r.header("Content-Type"), "application/problem+json") << r;
@@ -59,6 +86,24 @@ inline void expect_problem(const HttpResponse& r, int status, const std::string&
     EXPECT_TRUE(j.contains("title")) << r;
     EXPECT_FALSE(j.value("request_id", "").empty()) << r;
     EXPECT_EQ(j.value("request_id", ""), r.header("X-Request-Id")) << r;
+}
+
+// 400 validation_failed whose errors name exactly these fields.
+inline void expect_validation(const HttpResponse& r, const std::set<std::string>& fields, const std::string& what) {
+    SCOPED_TRACE(what);
+    ASSERT_EQ(r.status, 400) << r;
+    expect_problem(r, 400, "validation_failed");
+    auto j = r.json();
+    ASSERT_TRUE(j.contains("errors") && j["errors"].is_array()) << r;
+    std::set<std::string> got;
+    for (auto& e : j["errors"]) {
+        ASSERT_TRUE(e.is_object()) << r;
+        ASSERT_TRUE(e.contains("field") && e["field"].is_string()) << r;
+        EXPECT_TRUE(e.contains("message") && e["message"].is_string() && !e["message"].get<std::string>().empty())
+            << r;
+        got.insert(e["field"].get<std::string>());
+    }
+    EXPECT_EQ(got, fields) << r;
 }
 
 }  // namespace omstest

@@ -71,30 +71,6 @@ std::string b64url_encode(std::string_view in) {
     return out;
 }
 
-// Decodes base64 (standard or url alphabet), padding optional; nullopt on a bad character.
-std::optional<std::string> b64_decode(std::string_view in) {
-    std::string out;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (char c : in) {
-        int v;
-        if (c >= 'A' && c <= 'Z') v = c - 'A';
-        else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-        else if (c >= '0' && c <= '9') v = c - '0' + 52;
-        else if (c == '+' || c == '-') v = 62;
-        else if (c == '/' || c == '_') v = 63;
-        else if (c == '=') break;
-        else return std::nullopt;
-        acc = (acc << 6) | uint32_t(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out.push_back(char((acc >> bits) & 0xff));
-        }
-    }
-    return out;
-}
-
 std::string hmac(const EVP_MD* md, std::string_view key, std::string_view data) {
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
@@ -170,24 +146,6 @@ void expect_user_shape(const json& u, const std::string& raw_body) {
         EXPECT_EQ(lower(k).find("salt"), std::string::npos) << "secret-looking field " << k << " in " << raw_body;
     }
     EXPECT_EQ(raw_body.find("$argon2"), std::string::npos) << raw_body;
-}
-
-// 400 validation_failed whose errors name exactly these fields.
-void expect_validation(const HttpResponse& r, const std::set<std::string>& fields, const std::string& what) {
-    SCOPED_TRACE(what);
-    ASSERT_EQ(r.status, 400) << r;
-    expect_problem(r, 400, "validation_failed");
-    auto j = r.json();
-    ASSERT_TRUE(j.contains("errors") && j["errors"].is_array()) << r;
-    std::set<std::string> got;
-    for (auto& e : j["errors"]) {
-        ASSERT_TRUE(e.is_object()) << r;
-        ASSERT_TRUE(e.contains("field") && e["field"].is_string()) << r;
-        EXPECT_TRUE(e.contains("message") && e["message"].is_string() && !e["message"].get<std::string>().empty())
-            << r;
-        got.insert(e["field"].get<std::string>());
-    }
-    EXPECT_EQ(got, fields) << r;
 }
 
 void expect_401_challenge(const HttpResponse& r, const std::string& what) {

@@ -99,6 +99,19 @@ inline Error forbidden(std::string detail = "You are not allowed to do this.") {
 inline Error not_found(std::string detail = "Not found.") { return {404, "not_found", std::move(detail)}; }
 inline Error conflict(std::string code, std::string detail) { return {409, std::move(code), std::move(detail)}; }
 
+// Whether text has the shape of a UUID (8-4-4-4-12 hex digits, any case):
+// ids from paths, bodies and events are checked before they reach a ::uuid
+// cast, so garbage is a clean 4xx instead of a database error.
+inline bool is_uuid(std::string_view s) {
+    if (s.size() != 36) return false;
+    for (size_t i = 0; i < s.size(); ++i) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        bool hex = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') || (s[i] >= 'A' && s[i] <= 'F');
+        if (dash ? s[i] != '-' : !hex) return false;
+    }
+    return true;
+}
+
 // ---------------------------------------------------------------------------
 namespace detail {
 
