@@ -1,0 +1,2 @@
+oms_integration_test(inventory_test integration/inventory_test.cpp)
+add_dependencies(inventory_test inventory users probe)
