@@ -1,0 +1,84 @@
+#include "order_json.hpp"
+
+#include <oms/money.hpp>
+
+namespace orders {
+namespace {
+
+// PostgreSQL's JSON form of a timestamptz ("2026-11-25T09:01:43.12+00:00",
+// the session runs in UTC) → RFC 3339 UTC ("2026-11-25T09:01:43.12Z").
+oms::json json_time(const oms::json& t) {
+    if (!t.is_string()) return nullptr;
+    std::string s = t.get<std::string>();
+    if (s.size() > 6 && s.compare(s.size() - 6, 6, "+00:00") == 0) s.replace(s.size() - 6, 6, "Z");
+    return s;
+}
+
+}  // namespace
+
+oms::json order_summary(const oms::Row& row) {
+    std::string currency = row.get<std::string>("currency");
+    return {{"id", row.get<std::string>("id")},
+            {"customer_id", row.get<std::string>("customer_id")},
+            {"status", row.get<std::string>("status")},
+            {"currency", currency},
+            {"total_amount", oms::money::to_json(row.get<int64_t>("total_amount"), currency)},
+            {"reservation_expires_at", row.time("reservation_expires_at")},
+            {"created_at", row.time("created_at")},
+            {"updated_at", row.time("updated_at")}};
+}
+
+oms::json item_json(const oms::Row& row, const std::string& currency) {
+    return {{"line", row.get<int64_t>("line")},
+            {"product_id", row.get<std::string>("product_id")},
+            {"sku", row.get<std::string>("sku")},
+            {"name", row.get<std::string>("name")},
+            {"quantity", row.get<int64_t>("quantity")},
+            {"unit_price", oms::money::to_json(row.get<int64_t>("unit_price"), currency)},
+            {"line_total", oms::money::to_json(row.get<int64_t>("line_total"), currency)}};
+}
+
+std::optional<oms::json> load_order(oms::Tx& tx, const std::string& order_id) {
+    auto row = tx.query(std::string("SELECT ") + kOrderColumns + R"(,
+          (SELECT coalesce(json_agg(json_build_object(
+                     'line', i.line, 'product_id', i.product_id, 'sku', i.sku, 'name', i.name,
+                     'quantity', i.quantity, 'unit_price', i.unit_price, 'line_total', i.line_total)
+                   ORDER BY i.line), '[]')
+             FROM order_items i WHERE i.order_id = o.id) AS items,
+          (SELECT coalesce(json_agg(json_build_object(
+                     'from', h.from_status, 'to', h.to_status, 'actor', h.actor, 'reason', h.reason,
+                     'at', h.created_at)
+                   ORDER BY h.id), '[]')
+             FROM order_status_history h WHERE h.order_id = o.id) AS history
+        FROM orders o WHERE o.id = $1::uuid)",
+                        order_id)
+                   .first();
+    if (!row) return std::nullopt;
+
+    oms::json order = order_summary(*row);
+    const std::string currency = order["currency"];
+    oms::json items = oms::json::array();
+    for (auto& i : row->get<oms::json>("items")) {
+        i["unit_price"] = oms::money::to_json(i["unit_price"].get<int64_t>(), currency);
+        i["line_total"] = oms::money::to_json(i["line_total"].get<int64_t>(), currency);
+        items.push_back(std::move(i));
+    }
+    order["items"] = std::move(items);
+    oms::json history = oms::json::array();
+    for (auto& h : row->get<oms::json>("history")) {
+        h["at"] = json_time(h["at"]);
+        history.push_back(std::move(h));
+    }
+    order["history"] = std::move(history);
+
+    return order;
+}
+
+oms::json payments_of(oms::Tx& tx, const std::string& order_id) {
+    if (!oms::service_exists("payments.for_order")) return oms::json::array();
+    auto out = tx.call("payments.for_order", {{"order_id", order_id}});
+    if (out.is_object() && out.contains("payments") && out["payments"].is_array()) return out["payments"];
+    return oms::json::array();
+}
+
+}  // namespace orders

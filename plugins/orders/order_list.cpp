@@ -1,0 +1,102 @@
+#include "order_list.hpp"
+
+#include <oms/pagination.hpp>
+
+#include <map>
+
+#include "order_input.hpp"
+#include "order_json.hpp"
+#include "order_list_sql.hpp"
+#include "order_state.hpp"
+
+namespace orders {
+namespace {
+
+struct Filter {
+    std::optional<std::string> customer_id, status;
+};
+
+Filter read_filter(const oms::Request& req, const oms::Caller& caller) {
+    Filter f;
+    std::vector<oms::FieldError> errors;
+    if (auto c = req.query("customer_id"); c && !c->empty()) {
+        if (oms::is_uuid(*c)) f.customer_id = *c;
+        else errors.push_back({"customer_id", "must be a UUID"});
+    }
+    if (auto s = req.query("status"); s && !s->empty()) {
+        if (is_status(*s)) f.status = *s;
+        else errors.push_back({"status", "must be one of pending, paid, cancelled, expired, shipped, delivered, refunded"});
+    }
+    if (!errors.empty()) throw oms::Error(400, "invalid_parameter", "A query parameter is invalid.", std::move(errors));
+    if (!caller.is_admin()) {
+        if (f.customer_id && *f.customer_id != caller.user_id)
+            throw oms::forbidden("Customers may only list their own orders.");
+        f.customer_id = caller.user_id;
+    }
+    return f;
+}
+
+// The cursor's {created_at, id}; anything else was not issued by this API.
+std::pair<std::string, std::string> read_cursor(const oms::json& after) {
+    auto t = after.find("created_at");
+    auto id = after.find("id");
+    if (t == after.end() || !t->is_string() || id == after.end() || !id->is_string() ||
+        !oms::is_uuid(id->get<std::string>()))
+        throw oms::Error(400, "invalid_cursor", "The cursor is not one this API issued.");
+    return {t->get<std::string>(), id->get<std::string>()};
+}
+
+// order_id → its items, for one page of orders in one query.
+std::map<std::string, oms::json> items_of(oms::Tx& tx, const oms::json& orders) {
+    std::map<std::string, oms::json> out;
+    if (orders.empty()) return out;
+    std::string ids = "{";
+    for (const auto& o : orders) {
+        if (ids.size() > 1) ids += ',';
+        ids += o["id"].get<std::string>();
+        out[o["id"].get<std::string>()] = oms::json::array();
+    }
+    ids += '}';
+    auto rows = tx.query("SELECT i.order_id, i.line, i.product_id, i.sku, i.name, i.quantity, i.unit_price, "
+                         "i.line_total, o.currency FROM order_items i JOIN orders o ON o.id = i.order_id "
+                         "WHERE i.order_id = ANY($1::uuid[]) ORDER BY i.order_id, i.line",
+                         ids);
+    for (const auto& row : rows)
+        out[row.get<std::string>("order_id")].push_back(item_json(row, row.get<std::string>("currency")));
+    return out;
+}
+
+}  // namespace
+
+oms::Response list_orders(oms::Request& req) {
+    auto caller = req.require_caller();
+    auto page = oms::pagination::from_request(req);
+    Filter filter = read_filter(req, caller);
+
+    // is_status() vetted the status: list_sql() writes it into the statement.
+    ListShape shape{filter.customer_id.has_value(), filter.status.value_or(""), page.after.has_value()};
+    std::string sql = list_sql(shape);
+    auto& tx = req.tx();
+
+    std::string after_time, after_id;
+    if (page.after) std::tie(after_time, after_id) = read_cursor(*page.after);
+    int64_t limit = page.limit + 1;  // one more row says whether there is a next page
+    oms::Result rows = [&] {
+        const auto& c = filter.customer_id;
+        if (c && page.after) return tx.query(sql, *c, after_time, after_id, limit);
+        if (c) return tx.query(sql, *c, limit);
+        if (page.after) return tx.query(sql, after_time, after_id, limit);
+        return tx.query(sql, limit);
+    }();
+
+    oms::json data = oms::json::array();
+    for (const auto& row : rows) data.push_back(order_summary(row));
+    auto items = items_of(tx, data);
+    for (auto& o : data) o["items"] = std::move(items[o["id"].get<std::string>()]);
+
+    return oms::Response::json(oms::pagination::page_body(std::move(data), page.limit, [](const oms::json& o) {
+        return oms::json{{"created_at", o["created_at"]}, {"id", o["id"]}};
+    }));
+}
+
+}  // namespace orders

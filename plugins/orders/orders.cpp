@@ -1,0 +1,138 @@
+// orders: placing orders and moving them through their state machine.
+//
+//   POST /orders               (token, Idempotency-Key) {customer_id?, currency?, total_amount?,
+//                              items: [{product_id, quantity, price?}]} → 201 the order, Location
+//   GET  /orders               (token) the caller's orders; admins: everyone's, ?customer_id= ?status=;
+//                              keyset pages ?limit= ?cursor=
+//   GET  /orders/:id           (token) the order with items, history and payments (owner or admin; else 404)
+//   POST /orders/:id/cancel    (token) {reason?}: owner while pending, admin while pending or paid
+//   POST /orders/:id/status    (admin) {status, reason?}: shipped, delivered, refunded (any move the table allows)
+//   events in:  payment.captured → paid; inventory.reservation_expired → expired;
+//               payment.refunded (full) → refunded
+//   events out: order.created, order.paid, order.cancelled, order.expired, order.shipped,
+//               order.delivered, order.refunded
+//   service orders.get {order_id} → {id, customer_id, status, currency, total_amount (minor units), ...}
+#include <oms/plugin.hpp>
+
+#include <string>
+
+#include "order_actions.hpp"
+#include "order_create.hpp"
+#include "order_events.hpp"
+#include "order_input.hpp"
+#include "order_json.hpp"
+#include "order_list.hpp"
+#include "order_state.hpp"
+
+namespace {
+
+using namespace orders;
+
+// The order as GET /orders/:id shows it, for an order known to exist.
+oms::json full_order(oms::Tx& tx, const std::string& id) {
+    auto order = load_order(tx, id);
+    if (!order) throw oms::not_found("No such order.");
+    (*order)["payments"] = payments_of(tx, id);
+    return *order;
+}
+
+// An :id that cannot be an order is as unknown as a missing one.
+std::string order_id_param(const oms::Request& req) {
+    std::string id = req.param("id");
+    if (!oms::is_uuid(id)) throw oms::not_found("No such order.");
+    return id;
+}
+
+// An admin may order for another customer; that customer must exist.
+void require_customer(oms::Tx& tx, const std::string& customer_id) {
+    if (!oms::service_exists("auth.resolve_caller")) return;  // no users plugin: nothing to check against
+    try {
+        tx.call("auth.resolve_caller", {{"user_id", customer_id}});
+    } catch (const oms::Error& e) {
+        if (e.status() != 401) throw;
+        throw oms::validation_failed({{"customer_id", "is not a known customer"}});
+    }
+}
+
+oms::Response create_order(oms::Request& req) {
+    auto caller = req.require_caller();
+    auto input = parse_new_order(req.json_body());
+    std::string customer_id = caller.user_id;
+    if (input.customer_id && *input.customer_id != caller.user_id) {
+        if (!caller.is_admin()) throw oms::forbidden("You may only place orders for yourself.");
+        customer_id = *input.customer_id;
+    }
+    auto& tx = req.tx();
+    if (customer_id != caller.user_id) require_customer(tx, customer_id);
+    std::string id = place_order(tx, input, customer_id, Actor::user(caller));
+
+    auto order = load_order(tx, id);
+    (*order)["payments"] = oms::json::array();  // a new order has none yet
+    return oms::Response::json(*order, 201).header("Location", "/orders/" + id);
+}
+
+oms::Response get_order(oms::Request& req) {
+    auto caller = req.require_caller();
+    std::string id = order_id_param(req);
+    auto& tx = req.tx();
+    auto order = load_order(tx, id);
+    // Another customer's order is answered exactly like a missing one.
+    if (!order || (!caller.is_admin() && (*order)["customer_id"] != caller.user_id))
+        throw oms::not_found("No such order.");
+    (*order)["payments"] = payments_of(tx, id);
+    return oms::Response::json(*order);
+}
+
+oms::Response cancel_order(oms::Request& req) {
+    auto caller = req.require_caller();
+    std::string id = order_id_param(req);
+    std::string reason = parse_cancel_reason(req.json_body());
+    auto& tx = req.tx();
+    move_order(tx, id, "cancelled", Actor::user(caller), reason);
+    return oms::Response::json(full_order(tx, id));
+}
+
+oms::Response change_status(oms::Request& req) {
+    auto caller = req.require_caller();
+    std::string id = order_id_param(req);
+    auto change = parse_status_change(req.json_body());
+    auto& tx = req.tx();
+    move_order(tx, id, change.status, Actor::user(caller), change.reason);
+    return oms::Response::json(full_order(tx, id));
+}
+
+// For other plugins (payments): what an order is worth and where it stands.
+oms::json get_order_service(oms::Tx& tx, const oms::json& args) {
+    std::string id = args.at("order_id").get<std::string>();
+    if (!oms::is_uuid(id)) throw oms::not_found("No such order.");
+    auto row = tx.query("SELECT id, customer_id, status, currency, total_amount, reservation_expires_at "
+                        "FROM orders WHERE id = $1::uuid",
+                        id)
+                   .first();
+    if (!row) throw oms::not_found("No such order.");
+    return {{"id", row->get<std::string>("id")},
+            {"customer_id", row->get<std::string>("customer_id")},
+            {"status", row->get<std::string>("status")},
+            {"currency", row->get<std::string>("currency")},
+            {"total_amount", row->get<int64_t>("total_amount")},
+            {"reservation_expires_at", row->time("reservation_expires_at")}};
+}
+
+void setup(oms::Plugin& p) {
+    p.route("POST", "/orders", create_order).auth().idempotent().summary("Place an order (reserves its stock)");
+    p.route("GET", "/orders", list_orders).auth().summary("List orders, newest first (keyset pages)");
+    p.route("GET", "/orders/:id", get_order).auth().summary("An order with its items, history and payments");
+    p.route("POST", "/orders/:id/cancel", cancel_order).auth().summary("Cancel an order (releases or refunds)");
+    p.route("POST", "/orders/:id/status", change_status).role("admin").summary("Move an order: shipped, delivered, refunded");
+
+    p.subscribe("payment.captured", on_payment_captured);
+    p.subscribe("inventory.reservation_expired", on_reservation_expired);
+    p.subscribe("payment.refunded", on_payment_refunded);
+
+    p.service("orders.get", get_order_service,
+              "{id, customer_id, status, currency, total_amount (minor units), reservation_expires_at} of an order");
+}
+
+}  // namespace
+
+OMS_PLUGIN("orders", "1.0.0", "Orders: placement with stock reservation, state machine, history", setup, "inventory")
