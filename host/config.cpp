@@ -216,6 +216,61 @@ std::chrono::seconds Config::db_wait() const {
     return std::chrono::seconds(parse_int(*this, "OMS_DB_WAIT_SECONDS", 30, 0, 3600));
 }
 
+namespace {
+// An origin as browsers send it: scheme "://" host [":" port], nothing after.
+std::optional<std::string> origin_error(std::string_view o) {
+    auto sep = o.find("://");
+    if (sep == std::string_view::npos || sep == 0) return "is not an origin like https://shop.example.com";
+    for (char c : o.substr(0, sep))
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.'))
+            return "has an invalid scheme";
+    std::string_view rest = o.substr(sep + 3);
+    if (rest.empty()) return "has no host";
+    if (rest.find_first_of("/?#") != std::string_view::npos)
+        return "must not have a path, query or trailing slash (an origin is scheme://host[:port])";
+    for (char c : o)
+        if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f || c == '*') return "contains a space or a wildcard";
+    return std::nullopt;
+}
+}  // namespace
+
+bool CorsPolicy::allows(std::string_view origin) const {
+    if (any) return true;
+    for (const auto& o : origins)
+        if (o == origin) return true;
+    return false;
+}
+
+CorsPolicy Config::cors() const {
+    CorsPolicy p;
+    p.max_age = static_cast<int>(parse_int(*this, "OMS_CORS_MAX_AGE", 600, 0, 86400));
+    std::string list = get("OMS_CORS_ORIGINS");
+    size_t start = 0;
+    while (start <= list.size()) {
+        size_t comma = list.find(',', start);
+        std::string item(trim(std::string_view(list).substr(start, comma == std::string::npos ? std::string::npos
+                                                                                               : comma - start)));
+        if (item == "*") p.any = true;
+        else if (!item.empty()) {
+            if (auto why = origin_error(item))
+                throw ConfigError("OMS_CORS_ORIGINS: '" + item + "' " + *why);
+            p.origins.push_back(item);
+        }
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    if (p.any && !p.origins.empty())
+        throw ConfigError("OMS_CORS_ORIGINS is either * or a comma list of origins, not both (got '" + list + "')");
+    return p;
+}
+
+RateLimitPolicy Config::rate_limit() const {
+    RateLimitPolicy p;
+    p.rps = parse_int(*this, "OMS_RATE_LIMIT_RPS", 0, 0, 1000000);
+    p.burst = parse_int(*this, "OMS_RATE_LIMIT_BURST", std::max<int64_t>(1, 2 * p.rps), 1, 10000000);
+    return p;
+}
+
 void Config::validate_for_serving() const {
     (void)database_url();
     (void)port();
@@ -227,6 +282,8 @@ void Config::validate_for_serving() const {
     (void)auto_migrate();
     (void)db_wait();
     (void)idempotency_retention();
+    (void)cors();
+    (void)rate_limit();
     (void)jwt_expires_in();
     bool prod = production();
     const std::string* secret = find("JWT_SECRET");

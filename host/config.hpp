@@ -25,6 +25,22 @@ std::map<std::string, std::string> parse_env_text(std::string_view text, const s
 // "7d", "12h", "30m", "45s" or plain seconds → seconds.
 std::optional<int64_t> parse_duration_seconds(std::string_view text);
 
+// Which browser origins may call the API (OMS_CORS_ORIGINS, OMS_CORS_MAX_AGE).
+struct CorsPolicy {
+    bool any = false;                  // "*": every origin
+    std::vector<std::string> origins;  // exact "scheme://host[:port]" values
+    int max_age = 600;                 // seconds a browser may cache a preflight answer
+    bool enabled() const { return any || !origins.empty(); }
+    bool allows(std::string_view origin) const;
+};
+
+// Requests per second per client address (OMS_RATE_LIMIT_RPS, OMS_RATE_LIMIT_BURST); 0 = off.
+struct RateLimitPolicy {
+    int64_t rps = 0;
+    int64_t burst = 0;  // bucket size: requests a client may send at once
+    bool enabled() const { return rps > 0; }
+};
+
 class Config {
 public:
     // Reads the config file (OMS_CONFIG, else etc/oms.conf when present) and
@@ -51,7 +67,9 @@ public:
     std::chrono::milliseconds shutdown_timeout() const;
     bool auto_migrate() const;
     std::chrono::seconds db_wait() const;
-    std::chrono::seconds idempotency_retention() const;  // how long Idempotency-Key answers are kept  // how long start-up waits for an unreachable database
+    std::chrono::seconds idempotency_retention() const;  // how long Idempotency-Key answers are kept
+    CorsPolicy cors() const;
+    RateLimitPolicy rate_limit() const;
 
     // Checks every value the host reads; throws ConfigError on the first bad one.
     void validate_for_serving() const;

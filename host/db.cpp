@@ -136,6 +136,10 @@ Database::Stats Database::stats() const {
     return {options_.max_connections, in_use_.load(), errors_.load(), dropped_.load()};
 }
 
+Database::PoolStats Database::pool_stats() const {
+    return {pool_->capacity(), pool_->allocated(), pool_->used(), pool_->idle()};
+}
+
 Database::ConnState& Database::state_for(PGconn* conn) {
     std::lock_guard lock(states_mutex_);
     auto& slot = states_[conn];

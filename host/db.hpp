@@ -93,6 +93,15 @@ public:
     };
     Stats stats() const;
 
+    // Poco SessionPool's own view (for GET /metrics).
+    struct PoolStats {
+        int capacity;   // connections the pool may open
+        int allocated;  // connections open now
+        int used;       // handed out
+        int idle;       // open and waiting
+    };
+    PoolStats pool_stats() const;
+
     const Options& options() const { return options_; }
 
 private:

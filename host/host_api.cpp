@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "openapi.hpp"
 #include "runtime.hpp"
 
 namespace oms::host {
@@ -77,6 +78,11 @@ int register_route(oms_plugin* self, const oms_route_def* d, oms_error* err) {
         r.user_data = d->user_data;
         r.summary = cstr(d->summary);
         r.openapi = cstr(d->openapi);
+        try {
+            (void)openapi_fragment(r.openapi);
+        } catch (const std::exception& e) {
+            throw PluginError("route " + r.method + " " + r.path + ": " + e.what());
+        }
         self->runtime->add_route(std::move(r));
     });
 }

@@ -8,12 +8,15 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <sstream>
 
 #include "idempotency.hpp"
+#include "metrics.hpp"
 #include "migrate.hpp"
+#include "rate_limit.hpp"
 #include "runtime.hpp"
 #include "worker_pool.hpp"
 
@@ -328,9 +331,25 @@ struct HttpServer::Core {
     std::atomic<bool> draining{false};
     std::mutex idle_mutex;
     std::condition_variable idle_cv;
+    std::shared_ptr<HttpMetrics> metrics;
+    std::unique_ptr<RateLimiter> limiter;  // null when OMS_RATE_LIMIT_RPS is 0
 
     Core(Runtime& rt, HttpServer::Options o)
-        : runtime(rt), options(o), pool(o.workers, o.queue_limit, "oms-worker") {}
+        : runtime(rt), options(o), pool(o.workers, o.queue_limit, "oms-worker"),
+          metrics(std::make_shared<HttpMetrics>(rt.router())) {
+        metrics->add_gauge("oms_http_requests_in_flight", "Requests received and not yet answered.",
+                           [this] { return static_cast<double>(in_flight.load()); });
+        metrics->add_gauge("oms_http_worker_queue_length", "Requests waiting for a worker thread.",
+                           [this] { return static_cast<double>(pool.queued()); });
+        metrics->add_gauge("oms_http_workers", "Worker threads running handlers (OMS_WORKERS).",
+                           [this] { return static_cast<double>(pool.size()); });
+        if (options.rate_limit.enabled()) {
+            limiter = std::make_unique<RateLimiter>(RateLimiter::Options{
+                static_cast<double>(options.rate_limit.rps), static_cast<double>(options.rate_limit.burst)});
+            metrics->add_gauge("oms_rate_limit_clients", "Client addresses with a rate-limit bucket on this host.",
+                               [this] { return static_cast<double>(limiter->clients()); });
+        }
+    }
 
     void finish() {
         if (--in_flight == 0) {
@@ -358,9 +377,45 @@ private:
     std::string value_;
 };
 
+constexpr const char* kCorsAllowHeaders = "Authorization, Content-Type, Idempotency-Key, X-Request-Id";
+constexpr const char* kCorsExposeHeaders = "X-Request-Id, Location, Retry-After, Idempotent-Replayed";
+
+bool is_preflight(const RequestContext& ctx) { return !ctx.route && ctx.method == "OPTIONS"; }
+
+// OPTIONS on a route's path while CORS is on: 204 with the path's methods;
+// to an allowed origin's preflight also what it may send and for how long.
+Reply preflight_reply(const HttpServer::Core& core, const RequestContext& ctx, const std::vector<std::string>& methods) {
+    std::string list;
+    for (const auto& m : methods) list += (list.empty() ? "" : ", ") + m;
+    Reply r;
+    r.status = 204;
+    r.headers.emplace_back("Allow", list + ", OPTIONS");
+    if (!ctx.cors_origin.empty() && ctx.header("access-control-request-method")) {
+        r.headers.emplace_back("Access-Control-Allow-Methods", list);
+        r.headers.emplace_back("Access-Control-Allow-Headers", kCorsAllowHeaders);
+        r.headers.emplace_back("Access-Control-Max-Age", std::to_string(core.options.cors.max_age));
+    }
+    return r;
+}
+
 void send_reply(const std::shared_ptr<HttpServer::Core>& core, const std::shared_ptr<Http::ResponseWriter>& w,
                 const RequestContext& ctx, Reply reply, bool keep_alive, Clock::time_point start) {
     try {
+        auto elapsed = Clock::now() - start;
+        core->metrics->observe(ctx.metrics_slot >= 0 ? ctx.metrics_slot : core->metrics->unmatched_slot(ctx.method),
+                               reply.status, elapsed);
+        if (core->options.cors.enabled()) {
+            if (!ctx.cors_origin.empty()) {
+                reply.headers.emplace_back("Access-Control-Allow-Origin", ctx.cors_origin);
+                if (!is_preflight(ctx)) reply.headers.emplace_back("Access-Control-Expose-Headers", kCorsExposeHeaders);
+            }
+            // The answer depends on Origin: caches must keep one per origin.
+            auto vary = std::find_if(reply.headers.begin(), reply.headers.end(),
+                                     [](const auto& kv) { return lower(kv.first) == "vary"; });
+            if (vary == reply.headers.end()) reply.headers.emplace_back("Vary", "Origin");
+            else vary->second += ", Origin";
+        }
+
         auto& h = w->headers();
         // Pistache 0.0.5 pre-sets "Connection: Close" whenever the request had no
         // Connection header, i.e. for every plain HTTP/1.1 request (RFC 9112 §9.3
@@ -372,7 +427,7 @@ void send_reply(const std::shared_ptr<HttpServer::Core>& core, const std::shared
         if (!reply.content_type.empty()) h.add(std::make_shared<OutHeader>("Content-Type", reply.content_type));
         for (auto& [k, v] : reply.headers) h.add(std::make_shared<OutHeader>(k, v));
 
-        double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+        double ms = std::chrono::duration<double, std::milli>(elapsed).count();
         nlohmann::json line = {{"event", "access"},
                                {"request_id", ctx.request_id},
                                {"method", ctx.method},
@@ -435,6 +490,12 @@ public:
             else
                 keep_alive = conn && conn->control() == Http::ConnectionControl::KeepAlive;
 
+            const CorsPolicy& cors = core_->options.cors;
+            if (cors.enabled()) {
+                const std::string* origin = ctx->header("origin");
+                if (origin && cors.allows(*origin)) ctx->cors_origin = cors.any ? "*" : *origin;
+            }
+
             if (core_->draining) {
                 Reply r = problem(503, "shutting_down", "This host is shutting down; retry.", ctx->request_id);
                 r.headers.emplace_back("Retry-After", "1");
@@ -442,6 +503,25 @@ public:
             }
 
             auto match = core_->runtime.router().match(ctx->method, ctx->path);
+            if (match.target) ctx->metrics_slot = core_->metrics->route_slot(*match.target);
+
+            if (core_->limiter && !(match.target && match.target->rate_limit_exempt)) {
+                auto decision = core_->limiter->take(ctx->remote_address);
+                if (!decision.allowed) {
+                    Reply r = problem(429, "rate_limited",
+                                      "Too many requests from this address; retry in " +
+                                          std::to_string(decision.retry_after) + " s.",
+                                      ctx->request_id);
+                    r.headers.emplace_back("Retry-After", std::to_string(decision.retry_after));
+                    return send_reply(core_, w, *ctx, std::move(r), keep_alive, start);
+                }
+            }
+
+            if (!match.target && match.any && ctx->method == "OPTIONS" && cors.enabled()) {
+                ctx->metrics_slot = core_->metrics->preflight_slot(*match.any);
+                return send_reply(core_, w, *ctx, preflight_reply(*core_, *ctx, match.allowed), keep_alive, start);
+            }
+
             if (!match.target) {
                 if (!match.allowed.empty()) {
                     std::string allow;
@@ -494,9 +574,14 @@ private:
 }  // namespace
 
 HttpServer::HttpServer(Runtime& runtime, Options options)
-    : runtime_(runtime), options_(std::move(options)), core_(std::make_shared<Core>(runtime_, options_)) {}
+    : runtime_(runtime), options_(std::move(options)), core_(std::make_shared<Core>(runtime_, options_)) {
+    runtime_.set_http_metrics(core_->metrics);
+}
 
-HttpServer::~HttpServer() { stop(); }
+HttpServer::~HttpServer() {
+    stop();
+    runtime_.set_http_metrics(nullptr);  // its gauges read this server
+}
 
 void HttpServer::start() {
     Address addr(options_.address, Port(options_.port));

@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 
+#include "config.hpp"
+
 namespace Pistache::Http {
 class Endpoint;
 }
@@ -25,11 +27,14 @@ public:
         size_t queue_limit = 512;
         size_t body_limit = 1 << 20;
         std::chrono::milliseconds shutdown_timeout{20000};
+        CorsPolicy cors;             // off unless origins are given
+        RateLimitPolicy rate_limit;  // off unless rps > 0
     };
 
     HttpServer(Runtime& runtime, Options options);
     ~HttpServer();
 
+    // The router must be complete: request metrics get a slot per route here.
     // Binds and starts serving; throws std::runtime_error naming the address
     // when it cannot listen.
     void start();

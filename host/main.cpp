@@ -18,7 +18,9 @@
 #include "idempotency.hpp"
 #include "jobs.hpp"
 #include "logging.hpp"
+#include "metrics.hpp"
 #include "migrate.hpp"
+#include "openapi.hpp"
 #include "runtime.hpp"
 
 #ifndef OMS_VERSION
@@ -69,13 +71,21 @@ auto with_database_retry(const Config& cfg, F&& f) {
     }
 }
 
-void add_builtin_routes(Runtime& rt) {
+// The host's own routes. The OpenAPI document is made once they are all
+// registered (GET /openapi.json describes itself too) and put in `document_out`.
+void add_builtin_routes(Runtime& rt, std::shared_ptr<const std::string>* document_out = nullptr) {
+    const json status_schema = {{"type", "object"}, {"required", {"status"}}, {"properties", {{"status", {{"type", "string"}}}}}};
+
     RouteInfo live;
     live.plugin = "oms";
     live.method = "GET";
     live.path = "/health/live";
     live.summary = "Liveness: answers without touching the database";
     live.on_reactor = true;
+    live.rate_limit_exempt = true;
+    live.openapi = json{{"responses", {{"200", {{"description", "The process serves HTTP"},
+                                                 {"content", {{"application/json", {{"schema", status_schema}}}}}}}}}}
+                       .dump();
     live.builtin = [](RequestContext&) {
         Reply r;
         r.content_type = "application/json";
@@ -89,6 +99,32 @@ void add_builtin_routes(Runtime& rt) {
     health.method = "GET";
     health.path = "/health";
     health.summary = "Readiness: database round trip, version, uptime, plugins";
+    {
+        json health_schema = {
+            {"type", "object"},
+            {"required", {"status", "version", "uptime_seconds", "database", "plugins"}},
+            {"properties",
+             {{"status", {{"type", "string"}, {"enum", {"ok", "unavailable"}}}},
+              {"version", {{"type", "string"}}},
+              {"uptime_seconds", {{"type", "integer"}}},
+              {"database",
+               {{"type", "object"},
+                {"properties",
+                 {{"status", {{"type", "string"}, {"enum", {"up", "down"}}}},
+                  {"latency_ms", {{"type", {"number", "null"}}}}}}}},
+              {"plugins",
+               {{"type", "array"},
+                {"items",
+                 {{"type", "object"},
+                  {"properties", {{"name", {{"type", "string"}}}, {"version", {{"type", "string"}}}}}}}}}}}};
+        json content = {{"application/json", {{"schema", health_schema}}}};
+        health.openapi = json{{"responses",
+                               {{"200", {{"description", "Ready"}, {"content", content}}},
+                                {"503", {{"description", "The database is down"},
+                                         {"headers", {{"Retry-After", {{"$ref", "#/components/headers/RetryAfter"}}}}},
+                                         {"content", content}}}}}}
+                             .dump();
+    }
     health.builtin = [](RequestContext& ctx) {
         Runtime& rt = *ctx.runtime;
         json body;
@@ -121,6 +157,47 @@ void add_builtin_routes(Runtime& rt) {
         return r;
     };
     rt.add_route(std::move(health));
+
+    RouteInfo metrics;
+    metrics.plugin = "oms";
+    metrics.method = "GET";
+    metrics.path = "/metrics";
+    metrics.summary = "Prometheus metrics: requests, latency, database pool, plugins";
+    metrics.on_reactor = true;  // reads counters and the pool's bookkeeping; never waits
+    metrics.rate_limit_exempt = true;
+    metrics.openapi =
+        json{{"description", "Prometheus text exposition format 0.0.4; the metric names are listed in the README."},
+             {"responses",
+              {{"200", {{"description", "The current values"},
+                        {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}}}}}}
+            .dump();
+    metrics.builtin = [](RequestContext& ctx) {
+        Reply r;
+        r.content_type = kMetricsContentType;
+        r.body = render_metrics(*ctx.runtime);
+        return r;
+    };
+    rt.add_route(std::move(metrics));
+
+    auto document = std::make_shared<std::shared_ptr<const std::string>>();
+    RouteInfo openapi;
+    openapi.plugin = "oms";
+    openapi.method = "GET";
+    openapi.path = "/openapi.json";
+    openapi.summary = "This OpenAPI 3.1 document: the routes of the host and the loaded plugins";
+    openapi.on_reactor = true;
+    openapi.openapi = json{{"responses", {{"200", {{"description", "The document"},
+                                                    {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}}}}}}
+                          .dump();
+    openapi.builtin = [document](RequestContext&) {
+        Reply r;
+        r.content_type = "application/json";
+        r.body = **document;
+        return r;
+    };
+    rt.add_route(std::move(openapi));
+    *document = std::make_shared<const std::string>(openapi_document(rt).dump());
+    if (document_out) *document_out = *document;
 }
 
 int serve(Runtime& rt, const sigset_t& signals) {
@@ -165,6 +242,8 @@ int serve(Runtime& rt, const sigset_t& signals) {
     o.workers = workers;
     o.body_limit = cfg.body_limit();
     o.shutdown_timeout = cfg.shutdown_timeout();
+    o.cors = cfg.cors();
+    o.rate_limit = cfg.rate_limit();
     o.reactor_threads = std::max(1, std::min(4, static_cast<int>(std::thread::hardware_concurrency())));
     HttpServer server(rt, o);
     server.start();
@@ -238,7 +317,7 @@ int main(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
 
-    if (argc >= 2 && (std::string(argv[1]) == "version" || std::string(argv[1]) == "--version")) {
+    if (argc == 2 && (std::string(argv[1]) == "version" || std::string(argv[1]) == "--version")) {
         std::cout << "oms-host " << OMS_VERSION << " (plugin ABI " << OMS_ABI_MAJOR << "." << OMS_ABI_MINOR << ")\n";
         return 0;
     }
@@ -270,7 +349,8 @@ int main(int argc, char** argv) {
     auto* migrate_status = migrate_cmd->add_subcommand("status", "List migrations: applied, pending or changed");
     auto* plugins_cmd = app.add_subcommand("plugins", "List the loaded plugins");
     auto* routes_cmd = app.add_subcommand("routes", "List the HTTP routes of the host and the loaded plugins");
-    app.add_subcommand("version", "Print the version");
+    auto* version_cmd = app.add_subcommand("version", "Print the version and the plugin ABI");
+    auto* openapi_cmd = app.add_subcommand("openapi", "Print the OpenAPI 3.1 document GET /openapi.json serves");
     auto* clear_cmd = app.add_subcommand("clear-data", "Delete every row of every table except the migration ledger");
     bool clear_yes = false;
     clear_cmd->add_flag("--yes", clear_yes, "Confirm (required when OMS_ENV=production)");
@@ -351,6 +431,16 @@ int main(int argc, char** argv) {
                                 deps.empty() ? "-" : deps, p->file});
             }
             print_table(rows);
+            return 0;
+        }
+        if (*version_cmd) {
+            std::cout << "oms-host " << OMS_VERSION << " (plugin ABI " << OMS_ABI_MAJOR << "." << OMS_ABI_MINOR << ")\n";
+            return 0;
+        }
+        if (*openapi_cmd) {
+            std::shared_ptr<const std::string> document;
+            add_builtin_routes(rt, &document);
+            std::cout << json::parse(*document).dump(2) << "\n";
             return 0;
         }
         if (*routes_cmd) {

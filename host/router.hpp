@@ -21,6 +21,7 @@ public:
         const Target* target = nullptr;     // set when found
         PathParams params;
         std::vector<std::string> allowed;   // set on 405: the methods that do match the path
+        const Target* any = nullptr;        // the best target for the path, whatever its method (OPTIONS)
     };
 
     // Returns the existing target's pattern on conflict (same method and the
@@ -37,10 +38,14 @@ public:
         Match m;
         auto segs = split(path);
         const Entry* best = nullptr;
-        size_t best_score = 0;
+        size_t best_score = 0, any_score = 0;
         for (const auto& e : entries_) {
             size_t score = 0;
             if (!matches(e.segments, segs, score)) continue;
+            if (!m.any || score > any_score) {
+                m.any = &e.target;
+                any_score = score;
+            }
             if (e.method != method) {
                 if (std::find(m.allowed.begin(), m.allowed.end(), e.method) == m.allowed.end())
                     m.allowed.push_back(e.method);
@@ -53,7 +58,7 @@ public:
         }
         if (best) {
             m.allowed.clear();
-            m.target = &best->target;
+            m.target = m.any = &best->target;
             for (size_t i = 0; i < segs.size(); ++i)
                 if (!best->segments[i].empty() && best->segments[i][0] == ':')
                     m.params.emplace_back(best->segments[i].substr(1), percent_decode(segs[i]));

@@ -172,6 +172,8 @@ void Runtime::init_plugin(LoadedPlugin& p) {
 void Runtime::shutdown_plugins() {
     // Nothing registered may outlive the code it points into.
     router_ = Router<RouteInfo>();
+    next_route_id_ = 0;
+    http_metrics_.reset();
     subscriptions_.clear();
     services_.clear();
     jobs_.clear();
@@ -194,6 +196,7 @@ const ServiceInfo* Runtime::find_service(std::string_view name) const {
 
 void Runtime::add_route(RouteInfo route) {
     std::string method = route.method, path = route.path, plugin = route.plugin;
+    route.id = next_route_id_;
     if (auto existing = router_.add(method, path, std::move(route))) {
         std::string owner;
         router_.for_each([&](const std::string& m, const std::string& pat, const RouteInfo& r) {
@@ -202,6 +205,7 @@ void Runtime::add_route(RouteInfo route) {
         throw PluginError("route " + method + " " + path + " of plugin '" + plugin + "' conflicts with " + method +
                           " " + *existing + " of plugin '" + owner + "'");
     }
+    ++next_route_id_;
 }
 
 void Runtime::add_migration(MigrationInfo m) {

@@ -27,6 +27,7 @@ namespace oms::host {
 
 class Runtime;
 struct RequestContext;
+class HttpMetrics;
 
 // A plugin that cannot be loaded or initialised: printed as one line, exit 2.
 struct PluginError : std::runtime_error {
@@ -61,6 +62,8 @@ struct RouteInfo {
     void* user_data = nullptr;
     std::function<Reply(RequestContext&)> builtin;  // host routes
     bool on_reactor = false;  // builtin that never blocks: answered without the worker pool
+    bool rate_limit_exempt = false;  // never counted by OMS_RATE_LIMIT_RPS (probes, scrapes)
+    uint32_t id = 0;  // 0, 1, 2 ... in registration order (set by add_route; indexes metrics slots)
 };
 
 struct MigrationInfo {
@@ -126,6 +129,11 @@ public:
     const ServiceInfo* find_service(std::string_view name) const;
 
     void add_route(RouteInfo route);  // throws PluginError on conflict
+    uint32_t route_count() const { return next_route_id_; }  // ids handed out so far
+
+    // The serving HTTP server's request metrics (null before it starts), for GET /metrics.
+    void set_http_metrics(std::shared_ptr<HttpMetrics> m) { http_metrics_ = std::move(m); }
+    const HttpMetrics* http_metrics() const { return http_metrics_.get(); }
 
     Database& database();             // created on first use from DATABASE_URL
     bool has_database() const { return db_ != nullptr; }
@@ -151,6 +159,8 @@ private:
     Config config_;
     std::vector<std::unique_ptr<LoadedPlugin>> plugins_;  // in init order
     Router<RouteInfo> router_;
+    uint32_t next_route_id_ = 0;
+    std::shared_ptr<HttpMetrics> http_metrics_;
     std::vector<MigrationInfo> migrations_;
     std::vector<SubscriptionInfo> subscriptions_;
     std::vector<ServiceInfo> services_;
@@ -176,6 +186,8 @@ struct RequestContext {
     std::vector<std::pair<std::string, std::string>> query;  // decoded
     std::optional<Principal> caller;
     std::unique_ptr<oms_tx> tx;  // the request's transaction, when a handler asked for one
+    std::string cors_origin;     // Access-Control-Allow-Origin to send, empty when none
+    int metrics_slot = -1;       // HttpMetrics slot of a matched route or preflight; -1: by method
 
     const std::string* header(std::string_view lower_name) const;
     ~RequestContext();

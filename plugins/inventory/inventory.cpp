@@ -16,6 +16,7 @@
 #include "csv_import.hpp"
 #include "product.hpp"
 #include "reservations.hpp"
+#include "schemas.hpp"
 
 namespace {
 
@@ -109,12 +110,29 @@ void setup(oms::Plugin& p) {
     inventory::set_default_ttl(oms::config_int("OMS_RESERVATION_TTL", 900, 1, inventory::kMaxTtlSeconds));
     auto sweep_ms = oms::config_int("OMS_RESERVATION_SWEEP_MS", 1000, 50, 60000);
 
-    p.route("POST", "/inventory", create_product).role("admin").summary("Create a product with its stock");
-    p.route("GET", "/inventory", list_products).summary("List products by SKU (filter ?sku=, paginated)");
-    p.route("GET", "/inventory/:product_id", get_product).summary("A product and its stock");
+    namespace schemas = inventory::schemas;
+    auto product_id = oms::schema::uuid();
+    p.route("POST", "/inventory", create_product)
+        .role("admin")
+        .summary("Create a product with its stock")
+        .request_schema(schemas::new_product())
+        .response_schema(201, schemas::product())
+        .response_header(201, "Location", "The product's URL")
+        .error(409, "sku_taken: a product with this SKU exists.");
+    oms::pagination::describe(p.route("GET", "/inventory", list_products), schemas::product())
+        .summary("List products by SKU (filter ?sku=, paginated)")
+        .query_param("sku", schemas::sku(), "Only the product with this SKU");
+    p.route("GET", "/inventory/:product_id", get_product)
+        .summary("A product and its stock")
+        .path_param("product_id", product_id)
+        .response_schema(200, schemas::product());
     p.route("PATCH", "/inventory/:product_id", update_product)
         .role("admin")
-        .summary("Change a product's name, price or on_hand (never below what is reserved)");
+        .summary("Change a product's name, price or on_hand (never below what is reserved)")
+        .path_param("product_id", product_id)
+        .request_schema(schemas::product_change())
+        .response_schema(200, schemas::product())
+        .error(409, "below_reserved: on_hand would go below the units reserved for orders.");
 
     p.service("inventory.reserve", inventory::reserve,
               "{order_id, items: [{product_id, quantity}], ttl_seconds?} → {items (with unit_price), expires_at}; "

@@ -12,6 +12,7 @@
 //   events out: order.created, order.paid, order.cancelled, order.expired, order.shipped,
 //               order.delivered, order.refunded
 //   service orders.get {order_id} → {id, customer_id, status, currency, total_amount (minor units), ...}
+#include <oms/pagination.hpp>
 #include <oms/plugin.hpp>
 
 #include <string>
@@ -23,6 +24,7 @@
 #include "order_json.hpp"
 #include "order_list.hpp"
 #include "order_state.hpp"
+#include "schemas.hpp"
 
 namespace {
 
@@ -119,11 +121,46 @@ oms::json get_order_service(oms::Tx& tx, const oms::json& args) {
 }
 
 void setup(oms::Plugin& p) {
-    p.route("POST", "/orders", create_order).auth().idempotent().summary("Place an order (reserves its stock)");
-    p.route("GET", "/orders", list_orders).auth().summary("List orders, newest first (keyset pages)");
-    p.route("GET", "/orders/:id", get_order).auth().summary("An order with its items, history and payments");
-    p.route("POST", "/orders/:id/cancel", cancel_order).auth().summary("Cancel an order (releases or refunds)");
-    p.route("POST", "/orders/:id/status", change_status).role("admin").summary("Move an order: shipped, delivered, refunded");
+    const auto order_id = oms::schema::uuid();
+    const char* moves = "invalid_transition: the state machine does not allow this move for this caller; "
+                        "order_changed: the order changed meanwhile (read it again).";
+    p.route("POST", "/orders", create_order)
+        .auth()
+        .idempotent()
+        .summary("Place an order (reserves its stock)")
+        .request_schema(schemas::new_order())
+        .response_schema(201, schemas::order())
+        .response_header(201, "Location", "The order's URL")
+        .error(400, "unknown_product: an item names no product.")
+        .error(403, "forbidden: customer_id is another customer (only admins may order for others).")
+        .error(409, "insufficient_stock: products (listed) lack stock; price_mismatch: a price or total_amount "
+                    "differs from the server's.");
+    oms::pagination::describe(p.route("GET", "/orders", list_orders), schemas::order(false))
+        .auth()
+        .summary("List orders, newest first (keyset pages)")
+        .description("A customer sees their own orders; an admin everyone's, filtered by ?customer_id= and ?status=.")
+        .query_param("customer_id", oms::schema::uuid(), "Only this customer's orders")
+        .query_param("status", schemas::status(), "Only orders in this status")
+        .error(403, "forbidden: a customer asked for another customer's orders.");
+    p.route("GET", "/orders/:id", get_order)
+        .auth()
+        .summary("An order with its items, history and payments")
+        .path_param("id", order_id)
+        .response_schema(200, schemas::order());
+    p.route("POST", "/orders/:id/cancel", cancel_order)
+        .auth()
+        .summary("Cancel an order (releases or refunds)")
+        .path_param("id", order_id)
+        .request_schema(schemas::cancel(), false)
+        .response_schema(200, schemas::order())
+        .error(409, moves);
+    p.route("POST", "/orders/:id/status", change_status)
+        .role("admin")
+        .summary("Move an order: shipped, delivered, refunded")
+        .path_param("id", order_id)
+        .request_schema(schemas::status_change())
+        .response_schema(200, schemas::order())
+        .error(409, moves);
 
     p.subscribe("payment.captured", on_payment_captured);
     p.subscribe("inventory.reservation_expired", on_reservation_expired);

@@ -17,12 +17,14 @@
 
 #include "login_throttle.hpp"
 #include "password.hpp"
+#include "schemas.hpp"
 #include "user_input.hpp"
 
 namespace {
 
 using users::LoginThrottle;
 using users::PasswordHasher;
+namespace schemas = users::schemas;
 
 // Set up once in setup(), read by handlers on any worker thread.
 std::unique_ptr<PasswordHasher> hasher;
@@ -178,9 +180,18 @@ void setup(oms::Plugin& p) {
     policy.window_seconds = oms::config_int("OMS_LOGIN_WINDOW", 900, 1, 86400);
     throttle = std::make_unique<LoginThrottle>(policy);
 
-    p.route("POST", "/users/create", create_user).summary("Create a customer account");
-    p.route("POST", "/users/login", login).summary("Exchange email and password for a bearer token");
-    p.route("GET", "/users/me", me).auth().summary("The authenticated user");
+    p.route("POST", "/users/create", create_user)
+        .summary("Create a customer account")
+        .request_schema(schemas::new_user())
+        .response_schema(201, schemas::user())
+        .error(409, "email_taken: an account with this email exists (emails are case-insensitive).");
+    p.route("POST", "/users/login", login)
+        .summary("Exchange email and password for a bearer token")
+        .request_schema(schemas::credentials())
+        .response_schema(200, schemas::login_result())
+        .error(401, "invalid_credentials: the email or password is incorrect.")
+        .error(429, "too_many_attempts: too many failed logins for this email or address; retry after Retry-After.");
+    p.route("GET", "/users/me", me).auth().summary("The authenticated user").response_schema(200, schemas::user());
 
     p.service("auth.resolve_caller", resolve_caller,
               "The current {user_id, role} of a token's subject; 401 when the account is gone");

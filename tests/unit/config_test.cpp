@@ -84,3 +84,45 @@ TEST(Config, EnvironmentWinsOverDotenvWhichWinsOverTheFile) {
 TEST(Config, AMissingExplicitFileIsRefused) {
     EXPECT_THROW(Config::load(std::string("/nonexistent/oms.conf")), ConfigError);
 }
+
+TEST(Config, CorsIsOffUnlessOriginsAreGiven) {
+    auto off = Config::from_map({}).cors();
+    EXPECT_FALSE(off.enabled());
+    EXPECT_EQ(off.max_age, 600);
+    auto any = Config::from_map({{"OMS_CORS_ORIGINS", " * "}}).cors();
+    EXPECT_TRUE(any.any);
+    EXPECT_TRUE(any.allows("https://anything.example"));
+    auto list = Config::from_map({{"OMS_CORS_ORIGINS", "https://shop.example, http://localhost:5173"},
+                                  {"OMS_CORS_MAX_AGE", "60"}})
+                    .cors();
+    EXPECT_EQ(list.origins, (std::vector<std::string>{"https://shop.example", "http://localhost:5173"}));
+    EXPECT_EQ(list.max_age, 60);
+    EXPECT_TRUE(list.allows("http://localhost:5173"));
+    EXPECT_FALSE(list.allows("http://localhost:5174"));
+    EXPECT_FALSE(list.allows("https://shop.example.evil"));  // exact, never a prefix
+}
+
+TEST(Config, BadCorsOriginsAreRefusedByName) {
+    for (std::string bad : {"https://shop.example/", "shop.example", "https://shop.example/path", "*, https://a.example",
+                            "https://*.example", "https://"}) {
+        try {
+            Config::from_map({{"OMS_CORS_ORIGINS", bad}}).cors();
+            ADD_FAILURE() << "accepted " << bad;
+        } catch (const ConfigError& e) {
+            EXPECT_EQ(std::string(e.what()).rfind("OMS_CORS_ORIGINS", 0), 0u) << e.what();
+        }
+    }
+    EXPECT_THROW(Config::from_map({{"OMS_CORS_MAX_AGE", "-1"}}).cors(), ConfigError);
+}
+
+TEST(Config, RateLimitDefaultsOffAndBurstFollowsTheRate) {
+    EXPECT_FALSE(Config::from_map({}).rate_limit().enabled());
+    auto r = Config::from_map({{"OMS_RATE_LIMIT_RPS", "50"}}).rate_limit();
+    EXPECT_TRUE(r.enabled());
+    EXPECT_EQ(r.rps, 50);
+    EXPECT_EQ(r.burst, 100);
+    EXPECT_EQ(Config::from_map({{"OMS_RATE_LIMIT_RPS", "50"}, {"OMS_RATE_LIMIT_BURST", "5"}}).rate_limit().burst, 5);
+    EXPECT_THROW(Config::from_map({{"OMS_RATE_LIMIT_RPS", "fast"}}).rate_limit(), ConfigError);
+    EXPECT_THROW(Config::from_map({{"OMS_RATE_LIMIT_RPS", "-3"}}).rate_limit(), ConfigError);
+    EXPECT_THROW(Config::from_map({{"OMS_RATE_LIMIT_RPS", "5"}, {"OMS_RATE_LIMIT_BURST", "0"}}).rate_limit(), ConfigError);
+}

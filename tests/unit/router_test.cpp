@@ -54,3 +54,17 @@ TEST(Router, SameShapeIsAConflictWhateverTheParameterNames) {
     EXPECT_EQ(*conflict, "/orders/:id");
     EXPECT_FALSE(r.add("POST", "/orders/:order_id", 3));  // another method is fine
 }
+
+TEST(Router, AnyNamesThePathsBestRouteWhateverTheMethod) {
+    Router<int> r;
+    r.add("GET", "/orders/:id", 1);
+    r.add("POST", "/orders/mine", 2);
+    auto m = r.match("OPTIONS", "/orders/mine");  // a CORS preflight
+    EXPECT_EQ(m.target, nullptr);
+    ASSERT_NE(m.any, nullptr);
+    EXPECT_EQ(*m.any, 2);
+    EXPECT_EQ(m.allowed, (std::vector<std::string>{"GET", "POST"}));
+    auto found = r.match("GET", "/orders/7");
+    EXPECT_EQ(found.any, found.target);
+    EXPECT_EQ(r.match("GET", "/nowhere").any, nullptr);
+}

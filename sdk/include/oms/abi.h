@@ -75,7 +75,9 @@ typedef struct oms_command_args oms_command_args; /* parsed options of one CLI c
 #define OMS_ROUTE_PUBLIC 0u
 #define OMS_ROUTE_AUTH 1u         /* a valid Bearer token is required (401 otherwise) */
 #define OMS_ROUTE_RAW_BODY 2u     /* accept any content type; the body is not parsed as JSON */
-#define OMS_ROUTE_IDEMPOTENT 4u   /* honour the Idempotency-Key header (host feature, see docs) */
+#define OMS_ROUTE_IDEMPOTENT 4u   /* honour the Idempotency-Key header: the host replays the first
+                                    answer for the same key and body, and stores it in the
+                                    request's transaction (see the README) */
 
 /* Route handler: read `req`, write `resp`, return OMS_OK; or fill `err` and
  * return OMS_FAIL (the host answers with problem+json). The request's
@@ -93,7 +95,8 @@ typedef struct oms_route_def {
     oms_route_handler handler;
     void* user_data;
     const char* summary;    /* one line for the OpenAPI document */
-    const char* openapi;    /* optional JSON object merged into the OpenAPI operation, or NULL */
+    const char* openapi;    /* optional JSON object merged into the OpenAPI operation, or NULL;
+                               its "x-oms-errors": {"409": "code: when"} adds problem answers */
 } oms_route_def;
 
 typedef struct oms_migration_def {
@@ -128,9 +131,11 @@ typedef struct oms_service_def {
     const char* description;
 } oms_service_def;
 
-/* Periodic job: called on a host job thread every `interval_ms` while the
- * host serves. It opens its own transactions (tx_begin); several hosts may run
- * it at the same moment, so make it safe for that (e.g. FOR UPDATE SKIP LOCKED). */
+/* Periodic job: called on the host's job thread every `interval_ms` (>= 10)
+ * while the host serves (not during CLI commands); one host runs its jobs one
+ * at a time. It opens its own transactions (tx_begin); several hosts may run
+ * it at the same moment, so make it safe for that (e.g. FOR UPDATE SKIP LOCKED).
+ * A failure is logged and the job runs again at its next interval. */
 typedef int (*oms_job_handler)(void* user_data, oms_error* err);
 
 typedef struct oms_job_def {
@@ -152,7 +157,9 @@ typedef struct oms_option_def {
     uint32_t flags;         /* OMS_OPTION_* */
 } oms_option_def;
 
-/* Print results to stdout; return OMS_FAIL with `err` filled to exit non-zero. */
+/* Print results to stdout; return OMS_FAIL with `err` filled to exit non-zero:
+ * exit 2 when its status is 4xx (bad input), 1 otherwise; the host prints the
+ * detail. A command opens its own transactions (tx_begin). */
 typedef int (*oms_command_handler)(void* user_data, const oms_command_args* args, oms_error* err);
 
 typedef struct oms_command_def {
@@ -261,6 +268,9 @@ typedef struct oms_host_api {
     int (*tx_begin)(oms_plugin* self, oms_tx** out, oms_error* err);
     int (*tx_commit)(oms_tx* tx, oms_error* err);
     void (*tx_rollback)(oms_tx* tx);
+    /* One statement, $1..$n bound to `params`. On failure `err` carries the
+     * mapped HTTP status and the SQLSTATE, and PostgreSQL has aborted the
+     * transaction: every further query on `tx` fails until it ends. */
     int (*tx_query)(oms_tx* tx, oms_str sql, const oms_param* params, size_t param_count,
                     oms_result** out, oms_error* err);
     size_t (*result_rows)(const oms_result* res);
@@ -271,7 +281,11 @@ typedef struct oms_host_api {
     uint64_t (*result_affected)(const oms_result* res);  /* rows changed by INSERT/UPDATE/DELETE */
     void (*result_free)(oms_result* res);
 
-    /* Events and services, inside `tx`. */
+    /* Events and services, inside `tx`. event_publish runs the matching
+     * subscribers now, in plugin load order, and stops at the first failure
+     * (its error fills `err`); events nest at most 16 deep. service_call fails
+     * with 501 "service_unavailable" when no loaded plugin offers `name`, and
+     * otherwise with the service's own error; `out` receives its JSON result. */
     int (*event_publish)(oms_tx* tx, oms_str event, oms_str payload_json, oms_error* err);
     int (*service_call)(oms_tx* tx, oms_str name, oms_str args_json, oms_buffer* out,
                         oms_error* err);
@@ -300,7 +314,9 @@ typedef struct oms_plugin_descriptor {
     const char* name;       /* unique, [a-z0-9_]+; also its CLI namespace */
     const char* version;    /* the plugin's own version, e.g. "1.2.0" */
     const char* description;
-    const char* const* dependencies; /* NULL-terminated plugin names, or NULL */
+    const char* const* dependencies; /* NULL-terminated plugin names, or NULL: each is
+                                        initialised (and its migrations applied) before
+                                        this plugin; a missing one refuses start-up */
     /* Register everything; return OMS_FAIL with `err` filled to refuse start-up. */
     int (*init)(const oms_host_api* host, oms_plugin* self, oms_error* err);
     /* Release what init made. May be NULL. */

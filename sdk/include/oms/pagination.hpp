@@ -98,6 +98,26 @@ json page_body(json rows, int limit, KeyOf key_of) {
     return {{"data", std::move(rows)}, {"next_cursor", std::move(next)}};
 }
 
+// OpenAPI: the body of a page of `item` schemas.
+inline json page_schema(json item) {
+    return {{"type", "object"},
+            {"required", {"data", "next_cursor"}},
+            {"properties",
+             {{"data", {{"type", "array"}, {"items", std::move(item)}}},
+              {"next_cursor",
+               {{"type", {"string", "null"}}, {"description", "Pass as ?cursor= for the next page; null on the last"}}}}}};
+}
+
+// OpenAPI for a list route: ?limit=, ?cursor= and a 200 page of `item` schemas.
+inline Plugin::RouteSpec& describe(Plugin::RouteSpec& route, json item) {
+    return route
+        .query_param("limit", {{"type", "integer"}, {"minimum", 1}, {"maximum", kMaxLimit}, {"default", kDefaultLimit}},
+                     "Items per page")
+        .query_param("cursor", {{"type", "string"}}, "The next_cursor of the previous page")
+        .response_schema(200, page_schema(std::move(item)))
+        .error(400, "invalid_parameter, invalid_cursor: a bad query parameter or a cursor this API did not issue");
+}
+
 }  // namespace oms::pagination
 
 #if defined(__GNUC__) || defined(__clang__)

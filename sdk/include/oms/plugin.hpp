@@ -12,6 +12,8 @@
 //   OMS_PLUGIN("hello", "1.0.0", "Says hello", setup /*, "dependency", ... */)
 //
 // and in CMake: `oms_add_plugin(hello SOURCES hello.cpp MIGRATIONS migrations)`.
+// The plugin guide (docs/plugin-guide.md; installed with the SDK as
+// share/doc/oms-sdk/plugin-guide.md) walks through every part of this file.
 //
 // Everything here is compiled into the plugin, never shared with the host or
 // other plugins: the SDK's namespace is hidden, and exceptions never cross
@@ -253,6 +255,9 @@ public:
     bool is_null(std::string_view column) const;
     std::string_view text(std::string_view column) const;  // "" for NULL; valid while the row lives
 
+    // The column converted to T: std::string, std::string_view (valid while the
+    // row lives), integers, bool, floating point or json. Throws if the value
+    // is NULL (use get_optional) or does not convert; a missing column name throws.
     template <class T>
     T get(std::string_view column) const {
         if (is_null(column)) throw std::runtime_error("column " + std::string(column) + " is NULL");
@@ -419,6 +424,12 @@ public:
         if (tx_ && owned_) detail::host->tx_rollback(tx_);
     }
 
+    // Runs one statement with $1..$n bound to `args`. Throws oms::Error on a
+    // database error (already mapped: 409 for a constraint, 503 for a lost
+    // database or a serialization failure, ...). After a failed statement
+    // PostgreSQL refuses every further statement of the transaction, so
+    // catching the error does not make this Tx usable again: avoid expected
+    // failures in SQL instead (INSERT ... ON CONFLICT DO NOTHING RETURNING ...).
     template <class... A>
     Result query(std::string_view sql, const A&... args) {
         detail::ParamPack pack;
@@ -437,14 +448,18 @@ public:
         return query(sql, args...).affected();
     }
 
-    // Publish a domain event; subscribers run now, inside this transaction.
+    // Publish a domain event; subscribers run now, inside this transaction, in
+    // plugin load order. A subscriber that throws makes publish throw its
+    // error, and the whole transaction then fails with it.
     void publish(std::string_view event, const json& payload) {
         std::string body = payload.dump();
         detail::ErrorSlot err;
         if (detail::host->event_publish(tx_, detail::str(event), detail::str(body), err.get()) != OMS_OK)
             err.raise();
     }
-    // Call another plugin's service inside this transaction.
+    // Call another plugin's service inside this transaction; returns its JSON
+    // result. Its oms::Error is rethrown here (status, code, fields); a service
+    // no loaded plugin offers throws 501 service_unavailable (see service_exists).
     json call(std::string_view service, const json& args) {
         std::string body = args.dump();
         detail::Buffer out;
@@ -604,6 +619,43 @@ inline Token issue_token(std::string_view user_id, std::string_view role) {
 }
 
 // ---------------------------------------------------------------------------
+// JSON Schema shorthands for the OpenAPI calls of RouteSpec (request_schema(),
+// response_schema(), ...). Plain json works as well; these keep route lists short.
+namespace schema {
+inline json text(int64_t min_length = -1, int64_t max_length = -1) {
+    json s = {{"type", "string"}};
+    if (min_length >= 0) s["minLength"] = min_length;
+    if (max_length >= 0) s["maxLength"] = max_length;
+    return s;
+}
+inline json formatted(const char* format) { return {{"type", "string"}, {"format", format}}; }
+inline json uuid() { return formatted("uuid"); }
+inline json date_time() { return formatted("date-time"); }
+inline json integer(std::optional<int64_t> minimum = std::nullopt, std::optional<int64_t> maximum = std::nullopt) {
+    json s = {{"type", "integer"}};
+    if (minimum) s["minimum"] = *minimum;
+    if (maximum) s["maximum"] = *maximum;
+    return s;
+}
+// An amount in major units of the currency beside it (99.99), never more decimals than it has.
+inline json money() {
+    return {{"type", "number"}, {"minimum", 0}, {"description", "In major units of `currency`, e.g. 99.99"}};
+}
+inline json currency() {
+    return {{"type", "string"}, {"pattern", "^[A-Za-z]{3}$"}, {"description", "ISO 4217 code"}, {"default", "INR"}};
+}
+inline json one_of(std::vector<std::string> values) { return {{"type", "string"}, {"enum", std::move(values)}}; }
+inline json nullable(json s) { return {{"anyOf", json::array({std::move(s), {{"type", "null"}}})}}; }
+inline json array(json items) { return {{"type", "array"}, {"items", std::move(items)}}; }
+// {"type": "object", "properties": ..., "required": [...]}; `properties` is an object of schemas.
+inline json object(json properties, std::vector<std::string> required = {}) {
+    json s = {{"type", "object"}, {"properties", std::move(properties)}};
+    if (!required.empty()) s["required"] = std::move(required);
+    return s;
+}
+}  // namespace schema
+
+// ---------------------------------------------------------------------------
 // Registration. `setup(Plugin&)` describes the plugin; the host receives it
 // all when setup returns.
 
@@ -616,11 +668,84 @@ public:
         RouteSpec& raw_body() { flags_ |= OMS_ROUTE_RAW_BODY; return *this; }
         RouteSpec& idempotent() { flags_ |= OMS_ROUTE_IDEMPOTENT; return *this; }
         RouteSpec& summary(std::string s) { summary_ = std::move(s); return *this; }
-        RouteSpec& openapi(const json& operation) { openapi_ = operation.dump(); return *this; }
+
+        // The route's part of GET /openapi.json (OpenAPI 3.1; schemas are JSON Schema 2020-12).
+        // The host already writes the path parameters, security, tags, the Idempotency-Key
+        // header and its standard problem+json errors; add what only the plugin knows:
+        //
+        //   p.route("POST", "/things", create).role("admin")
+        //       .request_schema(thing_input)
+        //       .response_schema(201, thing)
+        //       .error(409, "thing_taken: a thing with this name exists");
+        RouteSpec& description(std::string text) { return openapi({{"description", std::move(text)}}); }
+        // An application/json request body (`required`: an empty body is refused).
+        RouteSpec& request_schema(json schema, bool required = true) {
+            return openapi({{"requestBody",
+                             {{"required", required}, {"content", {{"application/json", {{"schema", std::move(schema)}}}}}}}});
+        }
+        // An application/json answer; a null schema for one without a body (204).
+        RouteSpec& response_schema(int status, json schema, std::string description = {}) {
+            json response = {{"description", description.empty() ? default_description(status) : description}};
+            if (!schema.is_null()) response["content"] = {{"application/json", {{"schema", std::move(schema)}}}};
+            return openapi({{"responses", {{std::to_string(status), std::move(response)}}}});
+        }
+        // A header of that answer, e.g. Location on a 201.
+        RouteSpec& response_header(int status, std::string name, std::string description) {
+            json header = {{"description", std::move(description)}, {"schema", {{"type", "string"}}}};
+            return openapi({{"responses", {{std::to_string(status), {{"headers", {{std::move(name), std::move(header)}}}}}}}});
+        }
+        // Refines a :name parameter of the path (the host documents each as a string).
+        RouteSpec& path_param(std::string name, json schema, std::string description = {}) {
+            return parameter("path", std::move(name), std::move(schema), std::move(description), true);
+        }
+        RouteSpec& query_param(std::string name, json schema, std::string description = {}, bool required = false) {
+            return parameter("query", std::move(name), std::move(schema), std::move(description), required);
+        }
+        // A problem+json answer this route gives besides the host's own: "code: when".
+        RouteSpec& error(int status, std::string description) {
+            return openapi({{"x-oms-errors", {{std::to_string(status), std::move(description)}}}});
+        }
+        // Anything else: deep-merged into the operation object (parameters are appended).
+        RouteSpec& openapi(const json& fragment) {
+            merge(doc_, fragment);
+            return *this;
+        }
 
     private:
         friend class Plugin;
+        static std::string default_description(int status) {
+            switch (status) {
+                case 200: return "OK";
+                case 201: return "Created";
+                case 202: return "Accepted";
+                case 204: return "No Content";
+                default: return "Status " + std::to_string(status);
+            }
+        }
+        RouteSpec& parameter(const char* in, std::string name, json schema, std::string description, bool required) {
+            json p = {{"name", std::move(name)}, {"in", in}, {"required", required}, {"schema", std::move(schema)}};
+            if (!description.empty()) p["description"] = std::move(description);
+            return openapi({{"parameters", json::array({std::move(p)})}});
+        }
+        static void merge(json& into, const json& patch) {
+            if (!patch.is_object() || !into.is_object()) {
+                into = patch;
+                return;
+            }
+            for (auto it = patch.begin(); it != patch.end(); ++it) {
+                json& slot = into[it.key()];
+                if (it.key() == "parameters" && slot.is_array() && it->is_array()) {
+                    for (const auto& p : *it) slot.push_back(p);
+                } else if (slot.is_object() && it->is_object()) {
+                    merge(slot, *it);
+                } else {
+                    slot = *it;
+                }
+            }
+        }
+
         std::string method_, path_, role_, summary_, openapi_;
+        json doc_ = json::object();
         uint32_t flags_ = OMS_ROUTE_PUBLIC;
         std::unique_ptr<RouteHandler> handler_;
     };
@@ -660,19 +785,35 @@ public:
         r->handler_ = std::make_unique<RouteHandler>(std::move(handler));
         return *r;
     }
+    // A migration registered by hand. oms_add_plugin(... MIGRATIONS dir) embeds
+    // and registers dir/NNNN_name.sql for you; use this only for generated SQL.
+    // Versions are strictly increasing per plugin; each runs once, in its own
+    // transaction, and must never change once shipped (its checksum is kept).
     void migration(uint32_t version, std::string name, std::string sql) {
         migrations_.push_back({version, std::move(name), std::move(sql)});
     }
+    // Run `handler` inside the publisher's transaction for every event named
+    // `event` exactly, every event starting with "prefix." for "prefix.*", or
+    // every event for "*". Throwing fails the publisher's whole transaction.
     void subscribe(std::string event, EventHandler handler) {
         subscriptions_.push_back({std::move(event), std::make_unique<EventHandler>(std::move(handler))});
     }
+    // Offer "<plugin>.<operation>" to other plugins: `handler` gets the caller's
+    // transaction and JSON arguments and returns a JSON result.
     void service(std::string name, ServiceHandler handler, std::string description = {}) {
         services_.push_back(
             {std::move(name), std::move(description), std::make_unique<ServiceHandler>(std::move(handler))});
     }
+    // Run `handler` every `every` (>= 10 ms) on the host's job thread while it
+    // serves (not during CLI commands). Every host runs it: make it safe to run
+    // on several hosts at once. It opens its own transactions (Tx::begin);
+    // an exception is logged and the job runs again at its next interval.
     void job(std::string name, std::chrono::milliseconds every, JobHandler handler) {
         jobs_.push_back({std::move(name), every, std::make_unique<JobHandler>(std::move(handler))});
     }
+    // `oms-host <plugin> <name> [--option value ...]`. The handler prints to
+    // stdout and opens its own transactions; throwing oms::Error exits 2 for a
+    // 4xx status, 1 otherwise, printing the detail.
     CommandSpec& command(std::string name, std::string help, CommandHandler handler) {
         auto& c = commands_.emplace_back(std::make_unique<CommandSpec>());
         c->name_ = std::move(name);
@@ -703,6 +844,7 @@ public:
             d.handler = &Plugin::route_trampoline;
             d.user_data = r->handler_.get();
             d.summary = r->summary_.c_str();
+            r->openapi_ = r->doc_.empty() ? std::string() : r->doc_.dump();
             d.openapi = r->openapi_.empty() ? nullptr : r->openapi_.c_str();
             check(host->register_route(self, &d, err.get()));
         }

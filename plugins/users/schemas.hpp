@@ -1,0 +1,38 @@
+// The users routes' OpenAPI schemas (GET /openapi.json), beside the rules in user_input.cpp.
+#pragma once
+
+#include <oms/plugin.hpp>
+
+namespace users::schemas {
+
+namespace s = oms::schema;
+
+inline oms::json user() {
+    return s::object({{"id", s::uuid()},
+                      {"name", s::text()},
+                      {"email", s::formatted("email")},
+                      {"role", s::one_of({"customer", "admin"})},
+                      {"created_at", s::date_time()}},
+                     {"id", "name", "email", "role", "created_at"});
+}
+
+inline oms::json new_user() {
+    return s::object({{"name", s::text(1, 100)},
+                      {"email", s::text(3, 254)},
+                      {"password", s::text(8, 128)}},
+                     {"name", "email", "password"});
+}
+
+inline oms::json credentials() {
+    return s::object({{"email", s::text()}, {"password", s::text()}}, {"email", "password"});
+}
+
+inline oms::json login_result() {
+    return s::object({{"token", s::text()},
+                      {"token_type", s::one_of({"Bearer"})},
+                      {"expires_in", s::integer(1)},
+                      {"user", user()}},
+                     {"token", "token_type", "expires_in", "user"});
+}
+
+}  // namespace users::schemas
