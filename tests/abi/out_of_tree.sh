@@ -129,48 +129,26 @@ done
 ok "SDK installed in $prefix"
 
 # --- b./c. build examples/hello out of tree ----------------------------------
-# build_hello DIR CXX [cmake args...]: configure + build against $prefix only.
-build_hello() {
+# build_example (example_lib.sh, shared with tests/package/install.sh) builds
+# against $prefix only and checks the export and the library dependencies.
+# shellcheck source=example_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/example_lib.sh"
+build_hello() {   # build_hello DIR CXX [cmake args...]
   local dir=$1 cxx=$2
   shift 2
-  # No package registries: find_package may only find the SDK through the prefix.
-  CXX=$cxx timeout 120 cmake -S "$OMS_SOURCE_DIR/examples/hello" -B "$dir" \
-    -DCMAKE_PREFIX_PATH="$prefix" \
-    -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF \
-    "$@" >"$dir.configure.log" 2>&1 \
-    || { show_log "$dir.configure.log"; fail "configuring examples/hello with $cxx against the installed SDK failed"; }
-  local found
-  found=$(sed -n 's/^OmsSdk_DIR:PATH=//p' "$dir/CMakeCache.txt")
-  case "$found" in
-    "$prefix"/*) ;;
-    *) fail "$cxx build found OmsSdk in '$found', not in the installed prefix $prefix" ;;
-  esac
-  timeout 180 cmake --build "$dir" -j2 >"$dir.build.log" 2>&1 \
-    || { show_log "$dir.build.log"; fail "building examples/hello with $cxx against the installed SDK failed"; }
-  [ -f "$dir/hello.so" ] || fail "$cxx build produced no $dir/hello.so"
-  # The SDK must come from the prefix, never from the source or build tree.
-  if grep -rqs -e "$OMS_SOURCE_DIR/sdk/include" "$dir/compile_commands.json" "$dir/CMakeFiles/hello.dir/flags.make"; then
-    fail "$cxx build of hello uses the SDK headers of the OMS source tree, not the installed ones"
-  fi
-  # (Tool output is captured before grep -q: under pipefail an early-exiting
-  # grep would turn the writer's SIGPIPE into a false result.)
-  local out
-  out=$(nm -D --defined-only "$dir/hello.so") || fail "nm cannot read $dir/hello.so"
-  grep -qw oms_plugin_entry <<<"$out" || fail "$dir/hello.so does not export oms_plugin_entry"
-  out=$(ldd "$dir/hello.so") || fail "ldd cannot read $dir/hello.so"
-  if grep -q 'not found' <<<"$out"; then fail "$dir/hello.so has unresolvable library dependencies: $out"; fi
+  build_example "$OMS_SOURCE_DIR/examples/hello" "$dir" "$cxx" "$prefix" "$@"
 }
 
 needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\].*/\1/p'; }
 
 step "b. build examples/hello with g++ (libstdc++)"
-build_hello "$tmp/gcc" g++ -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
+build_hello "$tmp/gcc" g++
 gcc_needed=$(needed "$tmp/gcc/hello.so")
 if grep -q '^libc++' <<<"$gcc_needed"; then fail "the g++-built hello.so needs libc++: $gcc_needed"; fi
 ok "g++ build: $tmp/gcc/hello.so (NEEDED: ${gcc_needed//$'\n'/ })"
 
 step "c. build examples/hello with clang++ -stdlib=libc++"
-build_hello "$tmp/clang" clang++ -DCMAKE_EXPORT_COMPILE_COMMANDS=ON \
+build_hello "$tmp/clang" clang++ \
   -DCMAKE_CXX_FLAGS=-stdlib=libc++ \
   -DCMAKE_EXE_LINKER_FLAGS=-stdlib=libc++ \
   -DCMAKE_SHARED_LINKER_FLAGS=-stdlib=libc++ \
