@@ -18,6 +18,7 @@
 #include "gateway.hpp"
 #include "payment_routes.hpp"
 #include "refunds.hpp"
+#include "schemas.hpp"
 #include "settings.hpp"
 #include "webhook.hpp"
 
@@ -35,7 +36,7 @@ void remind_simulated() {
     int64_t before = last.load();
     if (before != 0 && now - before < 3600) return;
     if (!last.compare_exchange_strong(before, now)) return;
-    oms::log::warn("payments: SIMULATED gateway — no money moves; not for production "
+    oms::log::warn("SIMULATED gateway — no money moves; not for production "
                    "(set RAZORPAY_KEY_ID, RAZORPAY_KEY_SECRET and RAZORPAY_WEBHOOK_SECRET for Razorpay)");
 }
 
@@ -49,24 +50,66 @@ void setup(oms::Plugin& p) {
     }
     set_settings(s);
 
+    namespace schemas = payments::schemas;
+    const auto payment_id = oms::schema::uuid();
+    const char* gateway_errors = "gateway_unavailable: Razorpay did not answer; gateway_error: Razorpay refused "
+                                 "(its error code in errors[].message); nothing was written.";
     p.route("POST", "/payments", create_payment_route)
         .auth()
         .idempotent()
-        .summary("Start paying an order: a Razorpay order for checkout (the open one again if any)");
+        .summary("Start paying an order: a Razorpay order for checkout (the open one again if any)")
+        .request_schema(schemas::new_payment())
+        .response_schema(201, schemas::payment(true))
+        .response_schema(200, schemas::payment(true), "The order's open payment, returned again")
+        .response_header(201, "Location", "The payment's URL")
+        .error(409, "order_not_payable: the order is not pending; nothing_to_pay: its total is zero.")
+        .error(502, gateway_errors);
     p.route("POST", "/payments/verify", verify_payment_route)
         .auth()
-        .summary("Verify a checkout signature and apply the payment");
+        .summary("Verify a checkout signature and apply the payment")
+        .request_schema(schemas::verification())
+        .response_schema(200, schemas::payment())
+        .error(400, "invalid_signature: razorpay_signature does not match; payment_order_mismatch: the payment "
+                    "belongs to another gateway order.")
+        .error(409, "simulated_gateway: the simulated gateway has no checkout to verify.")
+        .error(502, gateway_errors);
     p.route("POST", "/payments/webhook", webhook_route)
         .raw_body()
-        .summary("Razorpay webhook (signed with RAZORPAY_WEBHOOK_SECRET)");
-    p.route("GET", "/payments/:id", get_payment_route).auth().summary("A payment with its attempts and refunds");
+        .summary("Razorpay webhook (signed with RAZORPAY_WEBHOOK_SECRET)")
+        .description("X-Razorpay-Signature is the hex HMAC-SHA256 of the raw body; deliveries are de-duplicated "
+                     "by X-Razorpay-Event-Id. A 5xx answer makes Razorpay retry; nothing is half-applied.")
+        .openapi({{"parameters",
+                   {{{"name", "X-Razorpay-Signature"}, {"in", "header"}, {"required", true},
+                     {"schema", {{"type", "string"}}}},
+                    {{"name", "X-Razorpay-Event-Id"}, {"in", "header"}, {"required", false},
+                     {"schema", {{"type", "string"}}}}}}})
+        .request_schema(schemas::webhook_event())
+        .response_schema(200, schemas::webhook_result())
+        .error(400, "invalid_signature: the signature is missing or wrong; malformed_event, invalid_event_id.")
+        .error(500, "webhook_failed: the event could not be applied; Razorpay retries it.")
+        .error(502, gateway_errors);
+    p.route("GET", "/payments/:id", get_payment_route)
+        .auth()
+        .summary("A payment with its attempts and refunds")
+        .path_param("id", payment_id)
+        .response_schema(200, schemas::payment());
     p.route("POST", "/payments/:id/refund", refund_payment_route)
         .role("admin")
-        .summary("Refund a payment, fully or partly");
+        .summary("Refund a payment, fully or partly")
+        .path_param("id", payment_id)
+        .request_schema(schemas::refund_request(), false)
+        .response_schema(201, schemas::refund())
+        .response_header(201, "Location", "The payment's URL")
+        .error(409, "nothing_to_refund; refund_exceeds_captured: more than is left to refund; gateway_not_configured.")
+        .error(502, gateway_errors);
     if (s.simulated)
         p.route("POST", "/payments/:id/simulate", simulate_payment_route)
             .auth()
-            .summary("SIMULATED mode only: make the payment captured, failed or authorized as a webhook would");
+            .summary("SIMULATED mode only: make the payment captured, failed or authorized as a webhook would")
+            .path_param("id", payment_id)
+            .request_schema(schemas::simulation())
+            .response_schema(200, schemas::payment())
+            .error(409, "not_simulated: the payment went through Razorpay.");
 
     p.service("payments.for_order", payments_for_order,
               "{order_id} → {payments: [...]} as GET /payments/:id shows them");

@@ -316,6 +316,27 @@ TEST_F(Ops, RealAnswersMatchTheirDocumentedSchemas) {
     keep("POST", "/orders/{id}/status",  // 409: pending cannot be shipped
          http_post_json(port(), "/orders/" + oid + "/status", {{"status", "shipped"}}, bearer(admin)));
     keep("POST", "/orders/{id}/cancel", http_post_json(port(), "/orders/" + oid + "/cancel", json::object(), bearer(customer)));
+
+    // Payments, through the simulated gateway (this host has no Razorpay keys).
+    auto paid = keep("POST", "/orders",
+                     http_post_json(port(), "/orders", {{"items", {{{"product_id", pid}, {"quantity", 1}}}}}, bearer(customer)));
+    auto payment = keep("POST", "/payments",
+                        http_post_json(port(), "/payments", {{"order_id", paid.value("id", "")}}, bearer(customer)));
+    std::string pay = payment.value("id", "");
+    keep("POST", "/payments", http_post_json(port(), "/payments", {{"order_id", paid.value("id", "")}},
+                                             bearer(customer)));  // 200: the open one again
+    keep("POST", "/payments", http_post_json(port(), "/payments", {{"order_id", oid}}, bearer(customer)));  // 409
+    keep("POST", "/payments/{id}/simulate",
+         http_post_json(port(), "/payments/" + pay + "/simulate", {{"outcome", "captured"}}, bearer(customer)));
+    keep("GET", "/payments/{id}", http_get(port(), "/payments/" + pay, bearer(customer)));
+    keep("POST", "/payments/{id}/refund",
+         http_post_json(port(), "/payments/" + pay + "/refund", {{"amount", 100}}, bearer(admin)));
+    keep("POST", "/payments/verify",
+         http_post_json(port(), "/payments/verify",
+                        {{"razorpay_order_id", payment.value("gateway_order_id", "")},
+                         {"razorpay_payment_id", "pay_0000000000000"}, {"razorpay_signature", "00"}},
+                        bearer(customer)));  // 409 simulated_gateway
+    keep("POST", "/payments/webhook", http_post_json(port(), "/payments/webhook", {{"event", "payment.captured"}}));  // 400
     keep("GET", "/health", http_get(port(), "/health"));
     keep("GET", "/health/live", http_get(port(), "/health/live"));
 
