@@ -207,7 +207,7 @@ Database::Lease::~Lease() {
     if (!db_) return;
     if (session_) {
         if (PQstatus(conn_) == CONNECTION_OK && in_transaction()) rollback();
-        if (PQstatus(conn_) != CONNECTION_OK || in_transaction()) {
+        if (PQstatus(conn_) != CONNECTION_OK || in_transaction() || PQpipelineStatus(conn_) != PQ_PIPELINE_OFF) {
             // Broken, or stuck in a transaction we could not end: never reuse it.
             db_->forget(conn_);
             ++db_->dropped_;
@@ -252,9 +252,62 @@ void Database::Lease::exec_script(std::string_view sql) {
     PQclear(r);
 }
 
+void Database::Lease::commit() {
+    if (std::exchange(begin_pending_, false)) return;  // BEGIN was never sent: nothing to commit
+    exec_simple("COMMIT");
+}
+
 void Database::Lease::rollback() noexcept {
+    begin_pending_ = false;
+    if (!in_transaction()) return;
     PGresult* r = PQexec(conn_, "ROLLBACK");
     if (r) PQclear(r);
+}
+
+void Database::Lease::remember(std::string sql, std::string name) {
+    state_->statements.emplace(std::move(sql), std::move(name));
+}
+
+PGresult* Database::Lease::begin_and_run(bool prepare, const std::string& sql, const char* name, int n,
+                                         const char* const* values) {
+    begin_pending_ = false;
+    const int commands = prepare ? 3 : 2;
+    bool sent = PQenterPipelineMode(conn_) == 1 &&
+                PQsendQueryParams(conn_, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
+                (!prepare || PQsendPrepare(conn_, name, sql.c_str(), 0, nullptr) == 1) &&
+                (name ? PQsendQueryPrepared(conn_, name, n, values, nullptr, nullptr, 0)
+                      : PQsendQueryParams(conn_, sql.c_str(), n, nullptr, values, nullptr, nullptr, 0)) == 1 &&
+                PQpipelineSync(conn_) == 1;
+    if (!sent) fail(nullptr);  // the connection is unusable; the lease drops it
+
+    // Each command answers one result and a NULL; the sync answers last. The
+    // first error aborts the rest of the pipeline (PGRES_PIPELINE_ABORTED).
+    PGresult* error = nullptr;
+    PGresult* last = nullptr;
+    bool prepared = false;
+    for (int i = 0; i < commands; ++i) {
+        PGresult* r = PQgetResult(conn_);
+        if (!r) break;  // connection lost
+        while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+        auto st = PQresultStatus(r);
+        bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+        if (prepare && i == 1 && ok) prepared = true;
+        if (i == commands - 1 && ok) {
+            last = r;
+        } else if (!ok && !error && st != PGRES_PIPELINE_ABORTED) {
+            error = r;
+        } else {
+            PQclear(r);
+        }
+    }
+    if (PGresult* sync = PQgetResult(conn_)) PQclear(sync);  // PGRES_PIPELINE_SYNC
+    PQexitPipelineMode(conn_);
+    if (prepared) remember(sql, name);
+    if (error || !last) {
+        if (last) PQclear(last);
+        fail(error);
+    }
+    return last;
 }
 
 QueryResult Database::Lease::query(std::string_view sql, const Params& params) {
@@ -263,20 +316,25 @@ QueryResult Database::Lease::query(std::string_view sql, const Params& params) {
     const int n = static_cast<int>(params.size());
 
     std::string key(sql);
-    auto it = state_->statements.find(key);
-    PGresult* r = nullptr;
-    if (it == state_->statements.end() &&
-        state_->statements.size() < static_cast<size_t>(db_->options_.prepared_per_connection)) {
-        std::string name = "oms_" + std::to_string(state_->next_id++);
-        PGresult* p = PQprepare(conn_, name.c_str(), key.c_str(), 0, nullptr);
+    std::string name;
+    bool prepare = false;
+    if (auto it = state_->statements.find(key); it != state_->statements.end()) {
+        name = it->second;
+    } else if (state_->statements.size() < static_cast<size_t>(db_->options_.prepared_per_connection)) {
+        name = "oms_" + std::to_string(state_->next_id++);
+        prepare = true;
+    }
+    const char* stmt = name.empty() ? nullptr : name.c_str();
+    if (begin_pending_) return QueryResult(begin_and_run(prepare, key, stmt, n, values.data()));
+
+    if (prepare) {
+        PGresult* p = PQprepare(conn_, stmt, key.c_str(), 0, nullptr);
         if (PQresultStatus(p) != PGRES_COMMAND_OK) fail(p);
         PQclear(p);
-        it = state_->statements.emplace(std::move(key), std::move(name)).first;
+        remember(key, name);
     }
-    if (it != state_->statements.end())
-        r = PQexecPrepared(conn_, it->second.c_str(), n, values.data(), nullptr, nullptr, 0);
-    else
-        r = PQexecParams(conn_, key.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0);
+    PGresult* r = stmt ? PQexecPrepared(conn_, stmt, n, values.data(), nullptr, nullptr, 0)
+                       : PQexecParams(conn_, key.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0);
     auto st = PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         // A failed prepared statement inside a rolled-back transaction stays prepared; nothing to undo.

@@ -132,8 +132,11 @@ public:
     // A script of several statements (simple protocol, no parameters).
     void exec_script(std::string_view sql);
 
-    void begin() { exec_simple("BEGIN"); }
-    void commit() { exec_simple("COMMIT"); }
+    // BEGIN is not sent on its own: it travels with the transaction's first
+    // statement in one libpq pipeline (one round trip instead of two). A
+    // transaction that runs no statement sends nothing at all.
+    void begin() { begin_pending_ = true; }
+    void commit();
     void rollback() noexcept;
     bool in_transaction() const;
     PGconn* raw() const { return conn_; }
@@ -141,6 +144,11 @@ public:
 private:
     void exec_simple(const char* sql);
     [[noreturn]] void fail(PGresult* res);
+    // BEGIN, PREPARE `name` (when `prepare`), then the statement, in one pipeline.
+    PGresult* begin_and_run(bool prepare, const std::string& sql, const char* name, int n, const char* const* values);
+    void remember(std::string sql, std::string name);
+
+    bool begin_pending_ = false;
 
     Database* db_;
     std::unique_ptr<Poco::Data::Session> session_;

@@ -1,5 +1,6 @@
 // oms-host: loads the plugins, then runs one command (serve by default).
 #include <CLI/CLI.hpp>
+#include <Poco/Crypto/Crypto.h>
 #include <nlohmann/json.hpp>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -316,6 +317,12 @@ int main(int argc, char** argv) {
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
+    // Held for the whole process. Every Poco crypto object (JWT signing, the
+    // payments plugin's TLS) takes and drops a reference on Poco's OpenSSL
+    // initializer; when concurrent drops reach zero Poco 1.11 tears its state
+    // down while another thread uses it (a SIGSEGV in pthread_mutex_destroy
+    // under load, seen in bench/run.sh). With this reference it never does.
+    Poco::Crypto::initializeCrypto();
 
     if (argc == 2 && (std::string(argv[1]) == "version" || std::string(argv[1]) == "--version")) {
         std::cout << "oms-host " << OMS_VERSION << " (plugin ABI " << OMS_ABI_MAJOR << "." << OMS_ABI_MINOR << ")\n";

@@ -164,11 +164,11 @@ void import_command(const oms::CommandArgs& args) {
     auto tx = oms::Tx::begin();
     // Lock the products being updated (product_id order, like every writer):
     // the reserved stock checked below cannot change before commit.
-    oms::json skus = oms::json::array();
+    std::vector<std::string> skus;
     for (const auto& l : lines) skus.push_back(l.sku);
     std::map<std::string, Existing> existing;
     for (const auto& row : tx.query("SELECT product_id, sku, currency, on_hand, reserved FROM inventory_products"
-                                    " WHERE sku IN (SELECT jsonb_array_elements_text($1::jsonb))"
+                                    " WHERE sku = ANY($1::text[])"
                                     " ORDER BY product_id FOR UPDATE",
                                     skus))
         existing[row.get<std::string>("sku")] = {row.get<std::string>("product_id"), row.get<std::string>("currency"),

@@ -23,7 +23,7 @@ namespace {
 constexpr int kBatch = 100;
 
 struct Held {
-    oms::json ids = oms::json::array();  // reservation ids
+    std::vector<int64_t> ids;  // reservation ids
     StockDeltas deltas;
 };
 
@@ -37,12 +37,12 @@ void expire_reservations() {
                         "  ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) due",
                         kBatch);
     if (due.empty()) return;
-    oms::json orders = oms::json::array();
+    std::vector<std::string> orders;
     for (const auto& row : due) orders.push_back(row.get<std::string>("order_id"));
 
     std::map<std::string, Held> held;  // order_id → its rows this sweep holds
     for (const auto& row : tx.query("SELECT id, order_id, product_id, quantity FROM inventory_reservations"
-                                    " WHERE order_id IN (SELECT jsonb_array_elements_text($1::jsonb)::uuid)"
+                                    " WHERE order_id = ANY($1::uuid[])"
                                     "   AND status = 'active'"
                                     " ORDER BY id FOR UPDATE SKIP LOCKED",
                                     orders)) {
@@ -51,7 +51,7 @@ void expire_reservations() {
         h.deltas[row.get<std::string>("product_id")].reserved -= row.get<int64_t>("quantity");
     }
     for (const auto& row : tx.query("SELECT order_id, count(*) AS n FROM inventory_reservations"
-                                    " WHERE order_id IN (SELECT jsonb_array_elements_text($1::jsonb)::uuid)"
+                                    " WHERE order_id = ANY($1::uuid[])"
                                     "   AND status = 'active' GROUP BY order_id",
                                     orders)) {
         auto it = held.find(row.get<std::string>("order_id"));
@@ -71,7 +71,7 @@ void expire_reservations() {
         tx.exec("SAVEPOINT inventory_expire_order");
         try {
             tx.exec("UPDATE inventory_reservations SET status = 'expired', updated_at = now()"
-                    " WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb)::bigint)",
+                    " WHERE id = ANY($1::bigint[])",
                     h.ids);
             apply_stock_deltas(tx, h.deltas);
             tx.publish("inventory.reservation_expired", {{"order_id", order_id}});

@@ -126,7 +126,7 @@ size_t transition(oms::Tx& tx, const std::string& order_id, const Transition& t,
                          " WHERE order_id = $1::uuid AND status = $2 ORDER BY id FOR UPDATE",
                          order_id, t.from);
     if (held.empty()) return 0;
-    oms::json ids = oms::json::array();
+    std::vector<int64_t> ids;
     StockDeltas deltas;
     for (const auto& row : held) {
         ids.push_back(row.get<int64_t>("id"));
@@ -136,7 +136,7 @@ size_t transition(oms::Tx& tx, const std::string& order_id, const Transition& t,
         d.reserved += t.reserved_sign * q;
     }
     tx.exec("UPDATE inventory_reservations SET status = $2, reason = coalesce($3, reason), updated_at = now()"
-            " WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb)::bigint)",
+            " WHERE id = ANY($1::bigint[])",
             ids, t.to, reason);
     lock_products(tx, deltas);
     apply_stock_deltas(tx, deltas);
@@ -201,18 +201,22 @@ oms::json reserve(oms::Tx& tx, const oms::json& args) {
 
     // Stock and reservation rows in one statement (one round trip). The
     // availability guard repeats the check above, which the locks make exact.
-    oms::json wanted = oms::json::array();
-    for (const auto& l : req.lines) wanted.push_back({{"product_id", l.product_id}, {"quantity", l.quantity}});
+    std::vector<std::string> product_ids;
+    std::vector<int64_t> quantities;
+    for (const auto& l : req.lines) {
+        product_ids.push_back(l.product_id);
+        quantities.push_back(l.quantity);
+    }
     auto inserted = tx.query(
         "WITH held AS ("
         "  UPDATE inventory_products p SET reserved = p.reserved + w.quantity, updated_at = now()"
-        "  FROM jsonb_to_recordset($2::jsonb) AS w(product_id uuid, quantity integer)"
+        "  FROM unnest($2::uuid[], $4::integer[]) AS w(product_id, quantity)"
         "  WHERE p.product_id = w.product_id AND p.on_hand - p.reserved >= w.quantity"
         "  RETURNING p.product_id, w.quantity)"
         " INSERT INTO inventory_reservations (order_id, product_id, quantity, status, expires_at)"
         " SELECT $1::uuid, product_id, quantity, 'active', now() + $3::bigint * interval '1 second' FROM held"
         " RETURNING expires_at",
-        req.order_id, wanted, req.ttl_seconds);
+        req.order_id, product_ids, req.ttl_seconds, quantities);
     if (inserted.size() != req.lines.size())
         throw std::runtime_error("reserved " + std::to_string(inserted.size()) + " of " +
                                  std::to_string(req.lines.size()) + " locked products");

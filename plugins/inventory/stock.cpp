@@ -5,25 +5,29 @@
 namespace inventory {
 
 oms::Result lock_products(oms::Tx& tx, const StockDeltas& products) {
-    oms::json ids = oms::json::array();
+    std::vector<std::string> ids;
     for (const auto& [id, _] : products) ids.push_back(id);
     // ORDER BY before the lock: rows are locked in product_id order.
     return tx.query(std::string("SELECT ") + kProductColumns +
-                        " FROM inventory_products"
-                        " WHERE product_id IN (SELECT jsonb_array_elements_text($1::jsonb)::uuid)"
+                        " FROM inventory_products WHERE product_id = ANY($1::uuid[])"
                         " ORDER BY product_id FOR UPDATE",
                     ids);
 }
 
 void apply_stock_deltas(oms::Tx& tx, const StockDeltas& deltas) {
-    oms::json rows = oms::json::array();
-    for (const auto& [id, d] : deltas) rows.push_back({{"product_id", id}, {"on_hand", d.on_hand}, {"reserved", d.reserved}});
+    std::vector<std::string> ids;
+    std::vector<int64_t> on_hand, reserved;
+    for (const auto& [id, d] : deltas) {
+        ids.push_back(id);
+        on_hand.push_back(d.on_hand);
+        reserved.push_back(d.reserved);
+    }
     auto changed = tx.exec(
         "UPDATE inventory_products p"
         " SET on_hand = p.on_hand + d.on_hand, reserved = p.reserved + d.reserved, updated_at = now()"
-        " FROM jsonb_to_recordset($1::jsonb) AS d(product_id uuid, on_hand bigint, reserved bigint)"
+        " FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) AS d(product_id, on_hand, reserved)"
         " WHERE p.product_id = d.product_id",
-        rows);
+        ids, on_hand, reserved);
     if (changed != deltas.size())
         throw std::runtime_error("stock update changed " + std::to_string(changed) + " of " +
                                  std::to_string(deltas.size()) + " products");

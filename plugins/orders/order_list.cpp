@@ -50,13 +50,11 @@ std::pair<std::string, std::string> read_cursor(const oms::json& after) {
 std::map<std::string, oms::json> items_of(oms::Tx& tx, const oms::json& orders) {
     std::map<std::string, oms::json> out;
     if (orders.empty()) return out;
-    std::string ids = "{";
+    std::vector<std::string> ids;
     for (const auto& o : orders) {
-        if (ids.size() > 1) ids += ',';
-        ids += o["id"].get<std::string>();
-        out[o["id"].get<std::string>()] = oms::json::array();
+        ids.push_back(o["id"].get<std::string>());
+        out[ids.back()] = oms::json::array();
     }
-    ids += '}';
     auto rows = tx.query("SELECT i.order_id, i.line, i.product_id, i.sku, i.name, i.quantity, i.unit_price, "
                          "i.line_total, o.currency FROM order_items i JOIN orders o ON o.id = i.order_id "
                          "WHERE i.order_id = ANY($1::uuid[]) ORDER BY i.order_id, i.line",

@@ -364,6 +364,32 @@ inline std::string_view Row::text(std::string_view column) const {
 // bools, std::optional<T> / std::nullopt (NULL) and json (sent as text).
 namespace detail {
 
+template <class T>
+struct is_vector : std::false_type {};
+template <class T, class A>
+struct is_vector<std::vector<T, A>> : std::true_type {};
+
+// A PostgreSQL array literal ({"a","b"} or {1,2}) of strings or integers.
+template <class T>
+std::string array_literal(const std::vector<T>& values) {
+    std::string out = "{";
+    for (const auto& v : values) {
+        if (out.size() > 1) out += ',';
+        if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+            out += std::to_string(v);
+        } else {
+            static_assert(std::is_convertible_v<const T&, std::string_view>, "arrays hold strings or integers");
+            out += '"';
+            for (char c : std::string_view(v)) {
+                if (c == '"' || c == '\\') out += '\\';
+                out += c;
+            }
+            out += '"';
+        }
+    }
+    return out + "}";
+}
+
 struct ParamPack {
     std::vector<oms_param> params;
     std::vector<std::string> storage;  // text made on the fly (json, doubles)
@@ -390,6 +416,10 @@ struct ParamPack {
         } else if constexpr (std::is_convertible_v<const D&, std::string_view>) {
             p.type = OMS_PARAM_TEXT;
             p.text = str(std::string_view(v));
+        } else if constexpr (is_vector<D>::value) {
+            storage.push_back(array_literal(v));
+            p.type = OMS_PARAM_TEXT;
+            p.text = str(storage.back());
         } else {
             static_assert(sizeof(D) == 0, "unsupported query parameter type");
         }
@@ -424,7 +454,12 @@ public:
         if (tx_ && owned_) detail::host->tx_rollback(tx_);
     }
 
-    // Runs one statement with $1..$n bound to `args`. Throws oms::Error on a
+    // Runs one statement with $1..$n bound to `args`: strings, integers, bool,
+    // double, json (as its text), std::optional of those (NULL when empty), and
+    // std::vector of strings or integers as a PostgreSQL array literal — cast it
+    // ($1::uuid[]) and use `= ANY($1::uuid[])` or `unnest($1::uuid[], $2::int[])`,
+    // which the planner turns into index lookups (a jsonb list joined to a table
+    // is estimated at 100 rows and read with a sequential scan). Throws oms::Error on a
     // database error (already mapped: 409 for a constraint, 503 for a lost
     // database or a serialization failure, ...). After a failed statement
     // PostgreSQL refuses every further statement of the transaction, so
