@@ -17,6 +17,7 @@
 #include <optional>
 #include <regex>
 #include <set>
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -522,6 +523,31 @@ TEST_F(Users, NonAsciiEmailsAreCaseInsensitiveConsistently) {
 }
 
 // --- login and tokens ---
+
+// Tokens are checked on every worker at once. Poco 1.11's OpenSSL
+// initializer, reference-counted by every crypto object, once crashed the host
+// here (SIGSEGV when concurrent releases reached zero, seen in bench/run.sh at
+// ~4,700 requests/s); the host now holds a reference for its whole life.
+TEST_F(Users, ConcurrentAuthenticatedRequestsAndLoginsKeepTheHostUp) {
+    std::string email = unique_email("Busy"), pw = secret("Busy-Pass-Conc-1");
+    ASSERT_EQ(create_user(port(), "Busy", email, pw).status, 201);
+    std::string token = token_for(email, pw);
+    std::atomic<int> ok{0}, bad{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t)
+        threads.emplace_back([&, t] {
+            HttpConnection c(port());  // keep-alive: the load lands on the workers, not on accept
+            for (int i = 0; i < 400; ++i) {
+                auto r = c.request("GET", "/users/me", {}, {{"Authorization", "Bearer " + token}});
+                (r.status == 200 ? ok : bad)++;
+                if (t == 0 && i % 100 == 0) (login(port(), email, pw).status == 200 ? ok : bad)++;  // signs tokens meanwhile
+            }
+        });
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(bad.load(), 0);
+    EXPECT_EQ(ok.load(), 8 * 400 + 4);
+    EXPECT_EQ(http_get(port(), "/health/live").status, 200);
+}
 
 TEST_F(Users, LoginReturnsABearerTokenAndTheUser) {
     std::string pw = secret("Login-Pass-55ee");
