@@ -427,17 +427,20 @@ void send_reply(const std::shared_ptr<HttpServer::Core>& core, const std::shared
         if (!reply.content_type.empty()) h.add(std::make_shared<OutHeader>("Content-Type", reply.content_type));
         for (auto& [k, v] : reply.headers) h.add(std::make_shared<OutHeader>(k, v));
 
-        double ms = std::chrono::duration<double, std::milli>(elapsed).count();
-        nlohmann::json line = {{"event", "access"},
-                               {"request_id", ctx.request_id},
-                               {"method", ctx.method},
-                               {"path", ctx.path},
-                               {"route", ctx.route ? ctx.route->path : ""},
-                               {"status", reply.status},
-                               {"duration_ms", std::round(ms * 1000) / 1000},
-                               {"remote", ctx.remote_address}};
-        if (ctx.caller) line["user_id"] = ctx.caller->user_id;
-        spdlog::info(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        // Built only when it is written: at LOG_LEVEL=warn this costs nothing.
+        if (spdlog::should_log(spdlog::level::info)) {
+            double ms = std::chrono::duration<double, std::milli>(elapsed).count();
+            nlohmann::json line = {{"event", "access"},
+                                   {"request_id", ctx.request_id},
+                                   {"method", ctx.method},
+                                   {"path", ctx.path},
+                                   {"route", ctx.route ? ctx.route->path : ""},
+                                   {"status", reply.status},
+                                   {"duration_ms", std::round(ms * 1000) / 1000},
+                                   {"remote", ctx.remote_address}};
+            if (ctx.caller) line["user_id"] = ctx.caller->user_id;
+            spdlog::info(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        }
 
         w->send(static_cast<Http::Code>(reply.status), reply.body)
             .then(
@@ -469,8 +472,9 @@ public:
             ctx->runtime = &core_->runtime;
             ctx->method = Http::methodString(req.method());
             ctx->path = req.resource();
+            std::ostringstream os;  // one stream for every typed header (constructing one is not cheap)
             for (const auto& h : req.headers().list()) {
-                std::ostringstream os;
+                os.str({});
                 h->write(os);
                 ctx->headers.emplace_back(lower(h->name()), os.str());
             }

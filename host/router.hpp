@@ -27,7 +27,8 @@ public:
     // Returns the existing target's pattern on conflict (same method and the
     // same shape, parameter names aside), else registers and returns nullopt.
     std::optional<std::string> add(std::string method, const std::string& pattern, Target target) {
-        Entry e{std::move(method), pattern, split(pattern), std::move(target)};
+        auto views = split(pattern);
+        Entry e{std::move(method), pattern, std::vector<std::string>(views.begin(), views.end()), std::move(target)};
         for (const auto& x : entries_)
             if (x.method == e.method && same_shape(x.segments, e.segments)) return x.pattern;
         entries_.push_back(std::move(e));
@@ -102,8 +103,9 @@ private:
 
     // "/a/b/" and "/a/b" are the same path; empty segments ("//") are kept so
     // they never match a parameter.
-    static std::vector<std::string> split(std::string_view path) {
-        std::vector<std::string> out;
+    // Views into `path` (no copies on the request path).
+    static std::vector<std::string_view> split(std::string_view path) {
+        std::vector<std::string_view> out;
         if (!path.empty() && path.front() == '/') path.remove_prefix(1);
         if (!path.empty() && path.back() == '/') path.remove_suffix(1);
         if (path.empty()) return out;
@@ -127,7 +129,7 @@ private:
     }
 
     // Score: a bit per segment, earlier static segments weigh more.
-    static bool matches(const std::vector<std::string>& pattern, const std::vector<std::string>& segs,
+    static bool matches(const std::vector<std::string>& pattern, const std::vector<std::string_view>& segs,
                         size_t& score) {
         if (pattern.size() != segs.size()) return false;
         score = 0;

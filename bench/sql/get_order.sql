@@ -1,7 +1,7 @@
 -- pgbench: the statements of GET /orders/:id (a customer's own order), as the
 -- host runs them (plugins/users resolve_caller, plugins/orders load_order,
--- plugins/payments payments_for_order: the order's payments, then each one's
--- row, attempts and refunds). Ids are computed by md5 as in seed.sql.
+-- plugins/payments payments_json_of_order: the order's payments with their
+-- attempts and refunds). Ids are computed by md5 as in seed.sql.
 -- BEGIN travels with the first statement in one pipeline, as the host sends it.
 \set n random(1, 10000)
 \startpipeline
@@ -20,8 +20,5 @@ SELECT id, customer_id, status, currency, total_amount, reservation_expires_at, 
                    ORDER BY h.id), '[]')
              FROM order_status_history h WHERE h.order_id = o.id) AS history
         FROM orders o WHERE o.id = md5('bench-order-' || :n)::uuid;
-SELECT id, order_id, customer_id, status, amount, currency, gateway_order_id, simulated, amount_captured, amount_refunded, amount_refund_processed FROM payments WHERE order_id = md5('bench-order-' || :n)::uuid ORDER BY created_at, id;
-SELECT id, order_id, customer_id, status, amount, currency, gateway, gateway_order_id, simulated, amount_captured, amount_refunded, created_at, updated_at FROM payments WHERE id = md5('bench-payment-' || :n)::uuid;
-SELECT gateway_payment_id, status, amount, method, accepted, outcome, error_code, error_description, error_reason, created_at, captured_at FROM payment_attempts WHERE payment_id = md5('bench-payment-' || :n)::uuid ORDER BY created_at, gateway_payment_id;
-SELECT id, payment_id, gateway_payment_id, gateway_refund_id, amount, currency, status, reason, automatic, created_at, processed_at FROM payment_refunds WHERE payment_id = md5('bench-payment-' || :n)::uuid ORDER BY created_at, id;
+SELECT p.id, p.order_id, p.customer_id, p.status, p.amount, p.currency, p.gateway, p.gateway_order_id, p.simulated, p.amount_captured, p.amount_refunded, p.created_at, p.updated_at, (SELECT coalesce(json_agg(json_build_object(    'gateway_payment_id', a.gateway_payment_id, 'status', a.status, 'amount', a.amount,     'method', a.method, 'accepted', a.accepted, 'outcome', a.outcome, 'error_code', a.error_code,     'error_description', a.error_description, 'error_reason', a.error_reason,     'created_at', a.created_at, 'captured_at', a.captured_at)   ORDER BY a.created_at, a.gateway_payment_id), '[]')  FROM payment_attempts a WHERE a.payment_id = p.id) AS attempts, (SELECT coalesce(json_agg(json_build_object('id', f.id, 'payment_id', f.payment_id, 'gateway_payment_id', f.gateway_payment_id, 'gateway_refund_id', f.gateway_refund_id, 'amount', f.amount, 'currency', f.currency, 'status', f.status, 'reason', f.reason, 'automatic', f.automatic, 'created_at', f.created_at, 'processed_at', f.processed_at) ORDER BY f.created_at, f.id), '[]') FROM payment_refunds f WHERE f.payment_id = p.id) AS refunds FROM payments p WHERE p.order_id = md5('bench-order-' || :n)::uuid ORDER BY p.created_at, p.id;
 COMMIT;

@@ -2,6 +2,8 @@
 
 #include <oms/money.hpp>
 
+#include "order_list_sql.hpp"
+
 namespace orders {
 namespace {
 
@@ -28,23 +30,21 @@ oms::json order_summary(const oms::Row& row) {
             {"updated_at", row.time("updated_at")}};
 }
 
-oms::json item_json(const oms::Row& row, const std::string& currency) {
-    return {{"line", row.get<int64_t>("line")},
-            {"product_id", row.get<std::string>("product_id")},
-            {"sku", row.get<std::string>("sku")},
-            {"name", row.get<std::string>("name")},
-            {"quantity", row.get<int64_t>("quantity")},
-            {"unit_price", oms::money::to_json(row.get<int64_t>("unit_price"), currency)},
-            {"line_total", oms::money::to_json(row.get<int64_t>("line_total"), currency)}};
+oms::json order_with_items(const oms::Row& row) {
+    oms::json order = order_summary(row);
+    const std::string currency = order["currency"];
+    oms::json items = oms::json::array();
+    for (auto& i : row.get<oms::json>("items")) {
+        i["unit_price"] = oms::money::to_json(i["unit_price"].get<int64_t>(), currency);
+        i["line_total"] = oms::money::to_json(i["line_total"].get<int64_t>(), currency);
+        items.push_back(std::move(i));
+    }
+    order["items"] = std::move(items);
+    return order;
 }
 
 std::optional<oms::json> load_order(oms::Tx& tx, const std::string& order_id) {
-    auto row = tx.query(std::string("SELECT ") + kOrderColumns + R"(,
-          (SELECT coalesce(json_agg(json_build_object(
-                     'line', i.line, 'product_id', i.product_id, 'sku', i.sku, 'name', i.name,
-                     'quantity', i.quantity, 'unit_price', i.unit_price, 'line_total', i.line_total)
-                   ORDER BY i.line), '[]')
-             FROM order_items i WHERE i.order_id = o.id) AS items,
+    auto row = tx.query(std::string("SELECT ") + kOrderColumns + ", " + kItemsColumn + R"(,
           (SELECT coalesce(json_agg(json_build_object(
                      'from', h.from_status, 'to', h.to_status, 'actor', h.actor, 'reason', h.reason,
                      'at', h.created_at)
@@ -55,22 +55,13 @@ std::optional<oms::json> load_order(oms::Tx& tx, const std::string& order_id) {
                    .first();
     if (!row) return std::nullopt;
 
-    oms::json order = order_summary(*row);
-    const std::string currency = order["currency"];
-    oms::json items = oms::json::array();
-    for (auto& i : row->get<oms::json>("items")) {
-        i["unit_price"] = oms::money::to_json(i["unit_price"].get<int64_t>(), currency);
-        i["line_total"] = oms::money::to_json(i["line_total"].get<int64_t>(), currency);
-        items.push_back(std::move(i));
-    }
-    order["items"] = std::move(items);
+    oms::json order = order_with_items(*row);
     oms::json history = oms::json::array();
     for (auto& h : row->get<oms::json>("history")) {
         h["at"] = json_time(h["at"]);
         history.push_back(std::move(h));
     }
     order["history"] = std::move(history);
-
     return order;
 }
 

@@ -21,8 +21,8 @@ inline constexpr const char* kOrderColumns =
 // The order's own fields (no items, history or payments) from a row of kOrderColumns.
 oms::json order_summary(const oms::Row& row);
 
-// One order line from a row of order_items, in the order's currency.
-oms::json item_json(const oms::Row& row, const std::string& currency);
+// The order's own fields and its items, from a row of kOrderColumns and kItemsColumn.
+oms::json order_with_items(const oms::Row& row);
 
 // The order with its items and history, in one round trip (PostgreSQL
 // aggregates them). nullopt when there is no such order.

@@ -46,24 +46,6 @@ std::pair<std::string, std::string> read_cursor(const oms::json& after) {
     return {t->get<std::string>(), id->get<std::string>()};
 }
 
-// order_id → its items, for one page of orders in one query.
-std::map<std::string, oms::json> items_of(oms::Tx& tx, const oms::json& orders) {
-    std::map<std::string, oms::json> out;
-    if (orders.empty()) return out;
-    std::vector<std::string> ids;
-    for (const auto& o : orders) {
-        ids.push_back(o["id"].get<std::string>());
-        out[ids.back()] = oms::json::array();
-    }
-    auto rows = tx.query("SELECT i.order_id, i.line, i.product_id, i.sku, i.name, i.quantity, i.unit_price, "
-                         "i.line_total, o.currency FROM order_items i JOIN orders o ON o.id = i.order_id "
-                         "WHERE i.order_id = ANY($1::uuid[]) ORDER BY i.order_id, i.line",
-                         ids);
-    for (const auto& row : rows)
-        out[row.get<std::string>("order_id")].push_back(item_json(row, row.get<std::string>("currency")));
-    return out;
-}
-
 }  // namespace
 
 oms::Response list_orders(oms::Request& req) {
@@ -88,9 +70,7 @@ oms::Response list_orders(oms::Request& req) {
     }();
 
     oms::json data = oms::json::array();
-    for (const auto& row : rows) data.push_back(order_summary(row));
-    auto items = items_of(tx, data);
-    for (auto& o : data) o["items"] = std::move(items[o["id"].get<std::string>()]);
+    for (const auto& row : rows) data.push_back(order_with_items(row));
 
     return oms::Response::json(oms::pagination::page_body(std::move(data), page.limit, [](const oms::json& o) {
         return oms::json{{"created_at", o["created_at"]}, {"id", o["id"]}};

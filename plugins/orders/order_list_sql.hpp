@@ -12,6 +12,8 @@
 // reads past every other order for a rare status such as pending. With the
 // value in the text, every plan knows it and uses orders_status_page.
 //
+// Each row carries its items (kItemsColumn), so a page is one statement.
+//
 // Parameters, in order: customer_id (uuid) when filtering by customer,
 // then the cursor's created_at (timestamptz) and id (uuid) when given, then
 // the row limit.
@@ -21,6 +23,14 @@
 #include <string>
 
 namespace orders {
+
+// An order's lines as one JSON array, for a query over `orders o` (one round
+// trip for an order, or a page of them, with their items).
+inline constexpr const char* kItemsColumn =
+    "(SELECT coalesce(json_agg(json_build_object("
+    "'line', i.line, 'product_id', i.product_id, 'sku', i.sku, 'name', i.name, "
+    "'quantity', i.quantity, 'unit_price', i.unit_price, 'line_total', i.line_total) "
+    "ORDER BY i.line), '[]') FROM order_items i WHERE i.order_id = o.id) AS items";
 
 struct ListShape {
     bool by_customer = false;
@@ -42,8 +52,10 @@ inline std::string list_sql(const ListShape& shape) {
         int t = ++n, id = ++n;
         add("(created_at, id) < ($" + std::to_string(t) + "::timestamptz, $" + std::to_string(id) + "::uuid)");
     }
-    return "SELECT id, customer_id, status, currency, total_amount, reservation_expires_at, created_at, updated_at "
-           "FROM orders" + where + " ORDER BY created_at DESC, id DESC LIMIT $" + std::to_string(++n);
+    return std::string("SELECT id, customer_id, status, currency, total_amount, reservation_expires_at, created_at, "
+                       "updated_at, ") +
+           kItemsColumn + " FROM orders o" + where + " ORDER BY created_at DESC, id DESC LIMIT $" +
+           std::to_string(++n);
 }
 
 }  // namespace orders

@@ -21,6 +21,8 @@
 namespace payments {
 
 oms::json payment_json(oms::Tx& tx, const std::string& payment_id);
+// Every payment of the order, oldest first (one statement).
+oms::json payments_json_of_order(oms::Tx& tx, const std::string& order_id);
 oms::json refund_json(oms::Tx& tx, const std::string& refund_id);
 
 }  // namespace payments

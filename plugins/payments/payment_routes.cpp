@@ -223,9 +223,7 @@ oms::Response simulate_payment_route(oms::Request& req) {
 
 oms::json payments_for_order(oms::Tx& tx, const oms::json& args) {
     std::string order_id = args.is_object() ? args.value("order_id", "") : "";
-    oms::json out = oms::json::array();
-    for (const auto& p : payments_of_order(tx, order_id, Lock::none)) out.push_back(payment_json(tx, p.id));
-    return {{"payments", std::move(out)}};
+    return {{"payments", payments_json_of_order(tx, order_id)}};
 }
 
 }  // namespace payments
