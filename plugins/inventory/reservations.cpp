@@ -153,9 +153,6 @@ oms::json reserve(oms::Tx& tx, const oms::json& args) {
 
     std::map<std::string, oms::Row> found;  // product_id → its locked row
     if (!req.lines.empty()) {
-        // One reservation per order: a second call would double-hold stock.
-        if (!tx.query("SELECT 1 FROM inventory_reservations WHERE order_id = $1::uuid LIMIT 1", req.order_id).empty())
-            throw oms::conflict("reservation_exists", "Order " + req.order_id + " already has reservations.");
         StockDeltas deltas;
         for (const auto& l : req.lines) deltas[l.product_id].reserved = l.quantity;
         // Checked under the rows' locks, so the stock seen is the stock that
@@ -201,6 +198,8 @@ oms::json reserve(oms::Tx& tx, const oms::json& args) {
 
     // Stock and reservation rows in one statement (one round trip). The
     // availability guard repeats the check above, which the locks make exact.
+    // One reservation per order: if the order already holds any (a second
+    // call would double-hold stock), the statement changes nothing.
     std::vector<std::string> product_ids;
     std::vector<int64_t> quantities;
     for (const auto& l : req.lines) {
@@ -212,11 +211,14 @@ oms::json reserve(oms::Tx& tx, const oms::json& args) {
         "  UPDATE inventory_products p SET reserved = p.reserved + w.quantity, updated_at = now()"
         "  FROM unnest($2::uuid[], $4::integer[]) AS w(product_id, quantity)"
         "  WHERE p.product_id = w.product_id AND p.on_hand - p.reserved >= w.quantity"
+        "    AND NOT EXISTS (SELECT 1 FROM inventory_reservations r WHERE r.order_id = $1::uuid)"
         "  RETURNING p.product_id, w.quantity)"
         " INSERT INTO inventory_reservations (order_id, product_id, quantity, status, expires_at)"
         " SELECT $1::uuid, product_id, quantity, 'active', now() + $3::bigint * interval '1 second' FROM held"
         " RETURNING expires_at",
         req.order_id, product_ids, req.ttl_seconds, quantities);
+    if (inserted.empty())
+        throw oms::conflict("reservation_exists", "Order " + req.order_id + " already has reservations.");
     if (inserted.size() != req.lines.size())
         throw std::runtime_error("reserved " + std::to_string(inserted.size()) + " of " +
                                  std::to_string(req.lines.size()) + " locked products");
