@@ -245,7 +245,10 @@ void Database::Lease::exec_simple(const char* sql) {
 }
 
 void Database::Lease::exec_script(std::string_view sql) {
-    std::string text(sql);
+    // A pending BEGIN goes first, in the same message: the script belongs to
+    // the transaction (a migration and its ledger row commit together).
+    std::string text = std::exchange(begin_pending_, false) ? "BEGIN;\n" : "";
+    text += sql;
     PGresult* r = PQexec(conn_, text.c_str());
     auto st = PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) fail(r);

@@ -1,0 +1,106 @@
+// The host's database layer against a real PostgreSQL: a transaction's BEGIN
+// travels with its first statement (one libpq pipeline), so what runs between
+// begin() and commit()/rollback() must still be exactly one transaction.
+#include <gtest/gtest.h>
+
+#include "db.hpp"
+#include "test_db.hpp"
+
+using namespace omstest;
+using oms::host::Database;
+using oms::host::DbError;
+
+namespace {
+
+Database::Options options(const TestDatabase& db) {
+    Database::Options o;
+    o.url = db.url();
+    o.max_connections = 1;  // every lease is the same connection: state left behind would show
+    return o;
+}
+
+std::string count(TestDatabase& db, const std::string& table) { return db.scalar("SELECT count(*) FROM " + table); }
+
+}  // namespace
+
+TEST(DbLayer, AScriptAfterBeginBelongsToTheTransaction) {
+    TestDatabase tdb;
+    Database db(options(tdb));
+    {
+        auto c = db.acquire();
+        c.begin();
+        c.exec_script("CREATE TABLE made_in_tx (id int); INSERT INTO made_in_tx VALUES (1)");
+        EXPECT_TRUE(c.in_transaction());
+        c.rollback();
+    }
+    EXPECT_EQ(tdb.scalar("SELECT count(*) FROM pg_tables WHERE tablename = 'made_in_tx'"), "0");
+    {  // a migration and its ledger row: together or not at all
+        auto c = db.acquire();
+        c.begin();
+        c.exec_script("CREATE TABLE kept (id int)");
+        c.query("INSERT INTO kept VALUES ($1)", {std::string("7")});
+        c.commit();
+    }
+    EXPECT_EQ(count(tdb, "kept"), "1");
+}
+
+TEST(DbLayer, StatementsAfterBeginCommitOrRollBackTogether) {
+    TestDatabase tdb;
+    tdb.exec("CREATE TABLE t (id int PRIMARY KEY)");
+    Database db(options(tdb));
+    for (bool commit : {false, true}) {
+        auto c = db.acquire();
+        c.begin();
+        EXPECT_FALSE(c.in_transaction());  // nothing sent yet
+        c.query("INSERT INTO t VALUES ($1)", {std::string("1")});  // BEGIN + PREPARE + EXECUTE, one round trip
+        EXPECT_TRUE(c.in_transaction());
+        c.query("INSERT INTO t VALUES ($1)", {std::string("2")});
+        if (commit) c.commit();
+        else c.rollback();
+        EXPECT_EQ(count(tdb, "t"), commit ? "2" : "0");
+    }
+}
+
+TEST(DbLayer, AFailingFirstStatementLeavesTheConnectionUsable) {
+    TestDatabase tdb;
+    tdb.exec("CREATE TABLE u (id int PRIMARY KEY); INSERT INTO u VALUES (1)");
+    Database db(options(tdb));
+    {
+        auto c = db.acquire();
+        c.begin();
+        try {
+            c.query("INSERT INTO u VALUES ($1)", {std::string("1")});  // prepared fine, fails on execute
+            FAIL() << "a duplicate key must fail";
+        } catch (const DbError& e) {
+            EXPECT_EQ(e.status, 409);
+            EXPECT_EQ(e.sqlstate, "23505");
+        }
+        EXPECT_TRUE(c.in_transaction());  // aborted until rolled back
+    }  // the lease rolls back
+    {
+        auto c = db.acquire();
+        c.begin();
+        EXPECT_THROW(c.query("SELEC nonsense FROM u"), DbError);  // fails to prepare
+    }
+    {
+        auto c = db.acquire();
+        EXPECT_FALSE(c.in_transaction());
+        c.begin();
+        EXPECT_EQ(c.query("SELECT count(*) FROM u").value(0, 0), "1");
+        c.query("INSERT INTO u VALUES ($1)", {std::string("2")});  // the statement prepared above is reused
+        c.commit();
+    }
+    EXPECT_EQ(count(tdb, "u"), "2");
+}
+
+TEST(DbLayer, ATransactionThatRunsNothingSendsNothing) {
+    TestDatabase tdb;
+    Database db(options(tdb));
+    auto c = db.acquire();
+    c.begin();
+    c.commit();  // no BEGIN was sent, so no COMMIT either
+    EXPECT_FALSE(c.in_transaction());
+    c.begin();
+    c.rollback();
+    EXPECT_EQ(c.query("SELECT 1").value(0, 0), "1");
+}
