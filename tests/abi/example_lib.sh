@@ -1,6 +1,6 @@
 # Shared by the tests that build example plugins against an installed SDK
-# (tests/abi/out_of_tree.sh, tests/package/install.sh). Source it; it needs
-# fail() and show_log() from the caller.
+# (tests/abi/out_of_tree.sh, tests/package/install.sh). Source it after
+# tests/support/script_lib.sh (fail, show_log).
 
 # build_example SRC DIR CXX PREFIX [cmake args...]
 # Configures and builds the plugin project SRC in DIR with compiler CXX,

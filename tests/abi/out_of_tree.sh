@@ -22,13 +22,8 @@
 # Each serve step creates its own database on that server and drops it at exit.
 # Everything listens on 127.0.0.1 only. Prints FAIL lines and exits 1 on failure.
 set -euo pipefail
-
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-step() { echo "--- $*"; }
-ok() { echo "ok: $*"; }
+# shellcheck source=../support/script_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../support/script_lib.sh"
 
 for v in OMS_BUILD_DIR OMS_SOURCE_DIR OMS_HOST_BIN; do
   [ -n "${!v:-}" ] || fail "$v is not set"
@@ -82,13 +77,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-show_log() {   # show_log FILE: its last lines, for the failure report
-  [ -f "$1" ] || return 0
-  echo "----- last lines of $1" >&2
-  tail -n 40 "$1" >&2 || true
-  echo "-----" >&2
-}
 
 # --- the database server -----------------------------------------------------
 if [ -n "${DATABASE_URL:-}" ]; then

@@ -13,53 +13,20 @@
 #include <string>
 
 #include "common.hpp"
+#include "shop.hpp"
 
 using namespace omstest;
 using nlohmann::json;
 
 namespace {
 
-std::string unique(const std::string& tag) {
-    static std::atomic<int> counter{0};
-    return tag + "-" + std::to_string(getpid()) + "-" + std::to_string(++counter);
-}
-
-// OMS_PLUGIN_DIR for the suite: links to every real plugin of this build and
-// to the out-of-tree audit.so.
-class PluginDir {
-public:
-    PluginDir() {
-        char tmpl[] = "/tmp/oms-audit-test-XXXXXX";
-        if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-        path_ = tmpl;
-        namespace fs = std::filesystem;
-        for (const auto& e : fs::directory_iterator(env_or_fail("OMS_PLUGIN_BUILD_DIR")))
-            if (e.path().extension() == ".so") fs::create_symlink(e.path(), path_ + "/" + e.path().filename().string());
-        fs::path audit = fs::path(env_or_fail("OMS_EXAMPLES_OUT")) / "audit.so";
-        if (!fs::exists(audit))
-            throw std::runtime_error(audit.string() + " is missing: the install_sdk_examples test builds it");
-        fs::create_symlink(audit, path_ + "/audit.so");
-    }
-    ~PluginDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    const std::string& path() const { return path_; }
-
-private:
-    std::string path_;
-};
-
-HeaderList bearer(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }
-
-struct User {
-    std::string id, email, token;
-};
 
 class Audit : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
-        dir_ = new PluginDir();
+        // Every real plugin of this build, and the audit example built against the installed SDK.
+        dir_ = new PluginDir(built_plugins(),
+                             {(std::filesystem::path(env_or_fail("OMS_EXAMPLES_OUT")) / "audit.so").string()});
         db_ = new TestDatabase();
         host_ = start_host(*db_, {{"OMS_PLUGIN_DIR", dir_->path()}}).release();
         ASSERT_NE(host_, nullptr);
@@ -76,33 +43,22 @@ protected:
         delete dir_;
     }
 
-    static User sign_up(const std::string& tag) {
-        User u;
-        u.email = unique(tag) + "@example.com";
-        auto created = http_post_json(port_, "/users/create",
-                                      {{"name", tag}, {"email", u.email}, {"password", "correct horse battery"}});
-        if (created.status != 201) throw std::runtime_error("sign-up failed: " + created.body);
-        u.id = created.json()["id"];
-        auto login = http_post_json(port_, "/users/login", {{"email", u.email}, {"password", "correct horse battery"}});
-        if (login.status != 200) throw std::runtime_error("login failed: " + login.body);
-        u.token = login.json()["token"];
-        return u;
-    }
+    static User sign_up(const std::string& tag) { return omstest::sign_up(port_, tag); }
     static std::string product(int on_hand) {
         auto r = http_post_json(port_, "/inventory",
                                 {{"sku", unique("audit")}, {"name", "Audited"}, {"price", 12.5}, {"on_hand", on_hand}},
-                                bearer(admin_.token));
+                                with_auth(admin_.token));
         EXPECT_EQ(r.status, 201) << r;
         return r.json().value("product_id", "");
     }
     static std::string place_order(const std::string& product_id) {
         auto r = http_post_json(port_, "/orders", {{"items", {{{"product_id", product_id}, {"quantity", 1}}}}},
-                                bearer(customer_.token));
+                                with_auth(customer_.token));
         EXPECT_EQ(r.status, 201) << r;
         return r.json().value("id", "");
     }
     static HttpResponse audit(const std::string& query, const std::string& token) {
-        return http_get(port_, "/audit" + query, token.empty() ? HeaderList{} : bearer(token));
+        return http_get(port_, "/audit" + query, token.empty() ? HeaderList{} : with_auth(token));
     }
 
     static inline PluginDir* dir_ = nullptr;
@@ -153,7 +109,7 @@ TEST_F(Audit, FiltersByEventAndPagesNewestFirst) {
     std::string p = product(10);
     place_order(p);
     std::string second = place_order(p);
-    auto cancel = http_post_json(port_, "/orders/" + second + "/cancel", json::object(), bearer(customer_.token));
+    auto cancel = http_post_json(port_, "/orders/" + second + "/cancel", json::object(), with_auth(customer_.token));
     ASSERT_EQ(cancel.status, 200) << cancel;
 
     // Only order.cancelled, and ours is there.

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "shop.hpp"
 
 using namespace omstest;
 using namespace std::chrono_literals;
@@ -29,30 +30,6 @@ namespace fs = std::filesystem;
 namespace {
 
 // ---------------------------------------------------------------- helpers --
-
-// One folder holding users.so, inventory.so (the real plugins) and probe.so
-// (the test plugin): a host's OMS_PLUGIN_DIR is a single folder.
-class PluginDir {
-public:
-    PluginDir() {
-        path_ = fs::temp_directory_path() / ("oms-inventory-plugins-" + std::to_string(::getpid()));
-        fs::remove_all(path_);
-        fs::create_directories(path_);
-        fs::path real = env_or_fail("OMS_PLUGIN_BUILD_DIR");
-        fs::path test = env_or_fail("OMS_TEST_PLUGIN_DIR");
-        fs::create_symlink(real / "users.so", path_ / "users.so");
-        fs::create_symlink(real / "inventory.so", path_ / "inventory.so");
-        fs::create_symlink(test / "probe.so", path_ / "probe.so");
-    }
-    ~PluginDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    std::string path() const { return path_.string(); }
-
-private:
-    fs::path path_;
-};
 
 std::string new_uuid() {
     static std::mt19937_64 rng{std::random_device{}()};
@@ -68,10 +45,6 @@ std::string new_uuid() {
     return buf;
 }
 
-std::string unique_sku(const std::string& tag) {
-    static int counter = 0;
-    return tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
-}
 
 bool is_uuid(const std::string& s) {
     static const std::regex re("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$");
@@ -127,7 +100,7 @@ std::string write_temp(const std::string& name, const std::string& content) {
 class Inventory : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
-        plugins_ = new PluginDir();
+        plugins_ = new PluginDir({"users.so", "inventory.so", "probe.so"});
         db_ = new TestDatabase();
         host_ = start_host(*db_, env()).release();
         if (!host_) return;
@@ -209,7 +182,7 @@ protected:
 // --- create ---
 
 TEST_F(Inventory, CreateReturns201WithLocationAndTheProduct) {
-    std::string sku = unique_sku("CREATE");
+    std::string sku = unique("CREATE");
     auto r = post_product({{"sku", sku}, {"name", "  Blue Mug  "}, {"price", 99.99}, {"on_hand", 12}});
     ASSERT_EQ(r.status, 201) << r;
     auto p = r.json();
@@ -242,11 +215,11 @@ TEST_F(Inventory, CreateReturns201WithLocationAndTheProduct) {
     EXPECT_EQ(got.json(), p);
 
     // Other currencies keep their own minor digits.
-    auto jpy = post_product({{"sku", unique_sku("JPY")}, {"name", "Yen"}, {"price", 1500}, {"currency", "jpy"}, {"on_hand", 0}});
+    auto jpy = post_product({{"sku", unique("JPY")}, {"name", "Yen"}, {"price", 1500}, {"currency", "jpy"}, {"on_hand", 0}});
     ASSERT_EQ(jpy.status, 201) << jpy;
     EXPECT_EQ(jpy.json()["currency"], "JPY");
     EXPECT_EQ(jpy.json()["price"], 1500);
-    auto kwd = post_product({{"sku", unique_sku("KWD")}, {"name", "Dinar"}, {"price", 1.234}, {"currency", "KWD"}, {"on_hand", 1}});
+    auto kwd = post_product({{"sku", unique("KWD")}, {"name", "Dinar"}, {"price", 1.234}, {"currency", "KWD"}, {"on_hand", 1}});
     ASSERT_EQ(kwd.status, 201) << kwd;
     EXPECT_EQ(kwd.json()["price"], 1.234);
     EXPECT_EQ(sql("SELECT price::text FROM inventory_products WHERE product_id = $1::uuid",
@@ -257,7 +230,7 @@ TEST_F(Inventory, CreateReturns201WithLocationAndTheProduct) {
 TEST_F(Inventory, CreateValidationNamesEachBadField) {
     const std::string before = sql("SELECT count(*)::text FROM inventory_products");
     auto body = [&](json patch) {
-        json b = {{"sku", unique_sku("VALID")}, {"name", "Valid"}, {"price", 10}, {"on_hand", 1}};
+        json b = {{"sku", unique("VALID")}, {"name", "Valid"}, {"price", 10}, {"on_hand", 1}};
         for (auto& [k, v] : patch.items()) {
             if (v.is_string() && v.get<std::string>() == "<omit>") b.erase(k);
             else b[k] = v;
@@ -313,7 +286,7 @@ TEST_F(Inventory, CreateValidationNamesEachBadField) {
 }
 
 TEST_F(Inventory, DuplicateSkuIs409) {
-    std::string sku = unique_sku("DUP");
+    std::string sku = unique("DUP");
     create(sku, 1);
     auto r = post_product({{"sku", sku}, {"name", "Again"}, {"price", 1}, {"on_hand", 1}});
     expect_problem(r, 409, "sku_taken");
@@ -321,14 +294,14 @@ TEST_F(Inventory, DuplicateSkuIs409) {
 }
 
 TEST_F(Inventory, WritesNeedAnAdminReadsArePublic) {
-    json body = {{"sku", unique_sku("AUTH")}, {"name", "Auth"}, {"price", 1}, {"on_hand", 1}};
+    json body = {{"sku", unique("AUTH")}, {"name", "Auth"}, {"price", 1}, {"on_hand", 1}};
     auto none = post_product(body, "");
     expect_problem(none, 401, "unauthorized");
     EXPECT_EQ(none.header("WWW-Authenticate").rfind("Bearer", 0), 0u) << none;
     expect_problem(post_product(body, customer_token_), 403, "forbidden");
     EXPECT_EQ(sql("SELECT count(*)::text FROM inventory_products WHERE sku = $1", {body["sku"].get<std::string>()}), "0");
 
-    auto p = create(unique_sku("AUTHP"), 5);
+    auto p = create(unique("AUTHP"), 5);
     std::string id = p["product_id"];
     expect_problem(patch_product(id, {{"on_hand", 0}}, ""), 401, "unauthorized");
     expect_problem(patch_product(id, {{"on_hand", 0}}, customer_token_), 403, "forbidden");
@@ -340,7 +313,7 @@ TEST_F(Inventory, WritesNeedAnAdminReadsArePublic) {
 // --- list and get ---
 
 TEST_F(Inventory, ListPaginatesBySkuWithoutGapsOrDuplicates) {
-    std::string prefix = unique_sku("LIST");
+    std::string prefix = unique("LIST");
     for (int i = 0; i < 5; ++i) create(prefix + "-" + std::to_string(i), i);
 
     // Every product, two at a time, in SKU order.
@@ -405,7 +378,7 @@ TEST_F(Inventory, GetUnknownOrMalformedIdIs404) {
 // --- patch ---
 
 TEST_F(Inventory, PatchChangesNamePriceAndOnHandAndRecordsAdjustments) {
-    auto p = create(unique_sku("PATCH"), 10, 5);
+    auto p = create(unique("PATCH"), 10, 5);
     std::string id = p["product_id"];
 
     auto r = patch_product(id, {{"name", "Renamed"}, {"price", 12.5}, {"on_hand", 15}});
@@ -458,8 +431,8 @@ TEST_F(Inventory, PatchChangesNamePriceAndOnHandAndRecordsAdjustments) {
 // --- reservations ---
 
 TEST_F(Inventory, ReserveReturnsPricesAndMergesRepeatedProducts) {
-    auto a = create(unique_sku("RES-A"), 10, 99.99);
-    auto b = create(unique_sku("RES-B"), 3, 250, "INR");
+    auto a = create(unique("RES-A"), 10, 99.99);
+    auto b = create(unique("RES-B"), 3, 250, "INR");
     std::string ida = a["product_id"], idb = b["product_id"];
     std::string order = new_uuid();
 
@@ -506,9 +479,9 @@ TEST_F(Inventory, ReserveReturnsPricesAndMergesRepeatedProducts) {
 }
 
 TEST_F(Inventory, ReserveRefusesUnknownProductsAndShortStockNamingThemAll) {
-    auto a = create(unique_sku("SHORT-A"), 2);
-    auto b = create(unique_sku("SHORT-B"), 1);
-    auto c = create(unique_sku("SHORT-C"), 50);
+    auto a = create(unique("SHORT-A"), 2);
+    auto b = create(unique("SHORT-B"), 1);
+    auto c = create(unique("SHORT-C"), 50);
     std::string ida = a["product_id"], idb = b["product_id"], idc = c["product_id"];
 
     auto shortr = call(port(), "inventory.reserve", reserve_args(new_uuid(), {{ida, 3}, {idc, 5}, {idb, 2}}));
@@ -555,7 +528,7 @@ TEST_F(Inventory, ReserveRefusesUnknownProductsAndShortStockNamingThemAll) {
 }
 
 TEST_F(Inventory, FortyConcurrentBuyersOfTwentyFiveUnitsNeverOversell) {
-    auto p = create(unique_sku("RACE"), 25);
+    auto p = create(unique("RACE"), 25);
     std::string id = p["product_id"];
     std::atomic<int> ok{0}, refused{0}, other{0};
     std::atomic<bool> stop{false};
@@ -599,9 +572,9 @@ TEST_F(Inventory, FortyConcurrentBuyersOfTwentyFiveUnitsNeverOversell) {
 // Orders naming the same products in opposite orders, committed and
 // released while others reserve: every call succeeds, none deadlocks.
 TEST_F(Inventory, ConcurrentMultiProductOrdersDoNotDeadlock) {
-    std::string a = create(unique_sku("LOCK-A"), 1000)["product_id"];
-    std::string b = create(unique_sku("LOCK-B"), 1000)["product_id"];
-    std::string c = create(unique_sku("LOCK-C"), 1000)["product_id"];
+    std::string a = create(unique("LOCK-A"), 1000)["product_id"];
+    std::string b = create(unique("LOCK-B"), 1000)["product_id"];
+    std::string c = create(unique("LOCK-C"), 1000)["product_id"];
     std::atomic<int> failures{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < 12; ++t)
@@ -633,8 +606,8 @@ TEST_F(Inventory, ConcurrentMultiProductOrdersDoNotDeadlock) {
 }
 
 TEST_F(Inventory, CommitReleaseAndRestockMoveStockOnce) {
-    auto a = create(unique_sku("FLOW-A"), 10);
-    auto b = create(unique_sku("FLOW-B"), 4);
+    auto a = create(unique("FLOW-A"), 10);
+    auto b = create(unique("FLOW-B"), 4);
     std::string ida = a["product_id"], idb = b["product_id"];
 
     // Paid: on_hand and reserved both drop, a sale movement per product.
@@ -700,10 +673,10 @@ TEST_F(Inventory, CommitReleaseAndRestockMoveStockOnce) {
 // --- CSV import ---
 
 TEST_F(Inventory, ImportCreatesAndUpdatesProducts) {
-    auto existing = create(unique_sku("CSV-OLD"), 5, 1);
+    auto existing = create(unique("CSV-OLD"), 5, 1);
     std::string old_sku = existing["sku"], id = existing["product_id"];
     ASSERT_EQ(call(port(), "inventory.reserve", reserve_args(new_uuid(), {{id, 2}})).status, 200);
-    std::string s1 = unique_sku("CSV-NEW"), s2 = unique_sku("CSV-NEW");
+    std::string s1 = unique("CSV-NEW"), s2 = unique("CSV-NEW");
     // Columns in another order, CRLF, quoted fields with commas and quotes, a BOM, a trailing empty line.
     std::string csv = "\xEF\xBB\xBFname,sku,on_hand,price,currency\r\n"
                       "\"Mug, large \"\"blue\"\"\"," + s1 + ",12,199.50,INR\r\n"
@@ -736,7 +709,7 @@ TEST_F(Inventory, ImportCreatesAndUpdatesProducts) {
               "12");
 
     // Without a currency column, LF endings: new products are INR. Importing again only updates.
-    std::string s3 = unique_sku("CSV-LF");
+    std::string s3 = unique("CSV-LF");
     std::string lf = write_temp("lf.csv", "sku,name,price,on_hand\n" + s3 + ",Lf,1.5,1\n" + s1 + ",Mug,199.5,12");
     auto again = cli({"inventory", "import", lf});
     ASSERT_EQ(again.exit_code, 0) << again.err;
@@ -747,17 +720,17 @@ TEST_F(Inventory, ImportCreatesAndUpdatesProducts) {
 }
 
 TEST_F(Inventory, ImportIsAllOrNothingAndNamesEveryBadLine) {
-    auto existing = create(unique_sku("CSV-KEEP"), 5, 1);
+    auto existing = create(unique("CSV-KEEP"), 5, 1);
     std::string keep = existing["sku"], id = existing["product_id"];
     const std::string products_before = sql("SELECT count(*)::text FROM inventory_products");
     const std::string movements_before = sql("SELECT count(*)::text FROM inventory_movements");
-    std::string good1 = unique_sku("CSV-GOOD"), good2 = unique_sku("CSV-GOOD");
+    std::string good1 = unique("CSV-GOOD"), good2 = unique("CSV-GOOD");
 
     std::string file = write_temp("bad.csv", "sku,name,price,currency,on_hand\n" +
                                                  good1 + ",Good,1,INR,1\n" +
-                                                 unique_sku("CSV-BAD") + ",Bad price,12.345,INR,1\n" +
+                                                 unique("CSV-BAD") + ",Bad price,12.345,INR,1\n" +
                                                  keep + ",Changed,3,INR,50\n" +
-                                                 unique_sku("CSV-BAD") + ",Bad stock,1,INR,-1\n" +
+                                                 unique("CSV-BAD") + ",Bad stock,1,INR,-1\n" +
                                                  good2 + ",\"Good, too\",1,INR,1\n");
     auto r = cli({"inventory", "import", file});
     EXPECT_EQ(r.exit_code, 2) << "stdout: " << r.out << "\nstderr: " << r.err;
@@ -828,7 +801,7 @@ TEST_F(Inventory, ZzMovementsAccountForEveryUnitAndNoJobFailed) {
 
 // Two hosts on one database, both sweeping every 100 ms with a 1 s TTL.
 TEST(InventoryExpiry, TwoHostsExpireEachReservationOnceAndAnnounceEachOrderOnce) {
-    PluginDir plugins;
+    PluginDir plugins({"users.so", "inventory.so", "probe.so"});
     TestDatabase db;
     std::map<std::string, std::string> env = {{"OMS_PLUGIN_DIR", plugins.path()},
                                               {"OMS_RESERVATION_TTL", "1"},
@@ -899,7 +872,7 @@ TEST(InventoryExpiry, TwoHostsExpireEachReservationOnceAndAnnounceEachOrderOnce)
 // returning it would break a CHECK) is retried each sweep without holding
 // back the other orders of the batch.
 TEST(InventoryExpiry, AnOrderThatCannotExpireDoesNotHoldBackTheOthers) {
-    PluginDir plugins;
+    PluginDir plugins({"users.so", "inventory.so", "probe.so"});
     TestDatabase db;
     auto host = start_host(db, {{"OMS_PLUGIN_DIR", plugins.path()},
                                 {"OMS_RESERVATION_TTL", "1"},

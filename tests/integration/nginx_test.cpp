@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "shop.hpp"
 
 using namespace omstest;
 using namespace std::chrono_literals;
@@ -34,11 +35,6 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string unique(const std::string& tag) {
-    static std::atomic<int> counter{0};
-    return tag + "-" + std::to_string(getpid()) + "-" + std::to_string(++counter);
-}
 
 std::string read_file(const fs::path& p) {
     std::ifstream in(p);
@@ -184,7 +180,6 @@ int count_requests(const HostProcess& host, const std::string& method, const std
     return n;
 }
 
-HeaderList bearer(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }
 
 class NginxInFront : public ::testing::Test {
 protected:
@@ -260,7 +255,7 @@ TEST_F(NginxInFront, SpreadsOrdersOverBothHostsWithExactStock) {
     auto create = [&](int on_hand) {
         auto r = http_post_json(port_, "/inventory",
                                 {{"sku", unique("lb")}, {"name", "Balanced"}, {"price", 99.99}, {"on_hand", on_hand}},
-                                bearer(admin));
+                                with_auth(admin));
         EXPECT_EQ(r.status, 201) << r;
         return r.json().value("product_id", "");
     };
@@ -275,7 +270,7 @@ TEST_F(NginxInFront, SpreadsOrdersOverBothHostsWithExactStock) {
             for (int i = 0; i < 5; ++i) {
                 bool first = i != 0;  // each thread's first order is for p2: 6 of p2, 24 of p1
                 json body = {{"items", {{{"product_id", first ? p1 : p2}, {"quantity", first ? 1 : 2}}}}};
-                auto r = http_post_json(port_, "/orders", body, bearer(customer));
+                auto r = http_post_json(port_, "/orders", body, with_auth(customer));
                 if (r.status == 201) ++(first ? ok1 : ok2);
                 else if (r.status == 409 && r.json().value("code", "") == "insufficient_stock") ++(first ? short1 : short2);
                 else {

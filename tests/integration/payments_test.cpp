@@ -37,6 +37,7 @@
 #include <thread>
 
 #include "common.hpp"
+#include "shop.hpp"
 #include "fake_razorpay.hpp"
 #include "signature.hpp"  // the plugin's own HMAC code, cross-checked below
 
@@ -49,65 +50,9 @@ namespace {
 
 // ---------------------------------------------------------------- helpers --
 
-std::string unique(const std::string& tag) {
-    static std::atomic<int> counter{0};
-    return tag + "-" + std::to_string(getpid()) + "-" + std::to_string(++counter);
-}
-
-// OMS_PLUGIN_DIR is one folder: a temporary one with links to the real plugins and the probe.
-class PluginDir {
-public:
-    PluginDir() {
-        char tmpl[] = "/tmp/oms-payments-test-XXXXXX";
-        if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-        path_ = tmpl;
-        std::string real = env_or_fail("OMS_PLUGIN_BUILD_DIR"), test = env_or_fail("OMS_TEST_PLUGIN_DIR");
-        for (auto [dir, name] : {std::pair{real, "users.so"}, {real, "inventory.so"}, {real, "orders.so"},
-                                 {real, "payments.so"}, {test, "probe.so"}})
-            std::filesystem::create_symlink(dir + "/" + name, path_ + "/" + name);
-    }
-    ~PluginDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    const std::string& path() const { return path_; }
-
-private:
-    std::string path_;
-};
-
 PluginDir& plugin_dir() {
-    static PluginDir dir;
+    static PluginDir dir({"users.so", "inventory.so", "orders.so", "payments.so", "probe.so"});
     return dir;
-}
-
-HeaderList with_auth(const std::string& token, HeaderList extra = {}) {
-    if (!token.empty()) extra.emplace_back("Authorization", "Bearer " + token);
-    return extra;
-}
-HttpResponse post(int port, const std::string& path, const json& body, const std::string& token = "",
-                  HeaderList extra = {}) {
-    return http_post_json(port, path, body, with_auth(token, std::move(extra)));
-}
-HttpResponse get(int port, const std::string& path, const std::string& token) {
-    return http_get(port, path, with_auth(token));
-}
-
-struct User {
-    std::string id, email, token;
-};
-
-User sign_up(int port, const std::string& tag) {
-    User u;
-    u.email = unique(tag) + "@example.com";
-    const std::string password = "correct horse battery";
-    auto created = post(port, "/users/create", {{"name", tag}, {"email", u.email}, {"password", password}});
-    if (created.status != 201) throw std::runtime_error("sign-up failed: " + created.body);
-    u.id = created.json()["id"];
-    auto login = post(port, "/users/login", {{"email", u.email}, {"password", password}});
-    if (login.status != 200) throw std::runtime_error("login failed: " + login.body);
-    u.token = login.json()["token"];
-    return u;
 }
 
 int64_t count(TestDatabase& db, const std::string& sql, std::vector<std::optional<std::string>> params = {}) {

@@ -18,19 +18,8 @@
 # Environment: OMS_BUILD_DIR, OMS_SOURCE_DIR, OMS_PLUGIN_BUILD_DIR (the build
 # tree's plugin folder), OMS_EXAMPLES_OUT; OMS_KEEP_TMP=1 keeps the scratch dir.
 set -euo pipefail
-
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-step() { echo "--- $*"; }
-ok() { echo "ok: $*"; }
-show_log() {
-  [ -f "$1" ] || return 0
-  echo "----- last lines of $1" >&2
-  tail -n 40 "$1" >&2 || true
-  echo "-----" >&2
-}
+# shellcheck source=../support/script_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../support/script_lib.sh"
 
 for v in OMS_BUILD_DIR OMS_SOURCE_DIR OMS_PLUGIN_BUILD_DIR OMS_EXAMPLES_OUT; do
   [ -n "${!v:-}" ] || fail "$v is not set"

@@ -9,12 +9,8 @@
 #
 # Environment: OMS_SOURCE_DIR, OMS_HOST_BIN.
 set -euo pipefail
-
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-ok() { echo "ok: $*"; }
+# shellcheck source=../support/script_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../support/script_lib.sh"
 
 for v in OMS_SOURCE_DIR OMS_HOST_BIN; do
   [ -n "${!v:-}" ] || fail "$v is not set"
