@@ -35,6 +35,7 @@ const char* reason_phrase(int status) {
         case 409: return "Conflict";
         case 413: return "Content Too Large";
         case 415: return "Unsupported Media Type";
+        case 431: return "Request Header Fields Too Large";
         case 422: return "Unprocessable Content";
         case 429: return "Too Many Requests";
         case 500: return "Internal Server Error";
@@ -377,6 +378,9 @@ private:
     std::string value_;
 };
 
+constexpr size_t kMaxHeaders = 100;
+constexpr size_t kMaxHeaderBytes = 32 * 1024;
+
 constexpr const char* kCorsAllowHeaders = "Authorization, Content-Type, Idempotency-Key, X-Request-Id";
 constexpr const char* kCorsExposeHeaders = "X-Request-Id, Location, Retry-After, Idempotent-Replayed";
 
@@ -479,6 +483,8 @@ public:
                 ctx->headers.emplace_back(lower(h->name()), os.str());
             }
             for (const auto& [name, raw] : req.headers().rawList()) ctx->headers.emplace_back(lower(name), raw.value());
+            size_t header_bytes = 0;
+            for (const auto& [name, value] : ctx->headers) header_bytes += name.size() + value.size() + 4;
             for (auto it = req.query().parameters_begin(); it != req.query().parameters_end(); ++it)
                 ctx->query.emplace_back(form_decode(it->first), form_decode(it->second));
             try {
@@ -499,6 +505,16 @@ public:
                 const std::string* origin = ctx->header("origin");
                 if (origin && cors.allows(*origin)) ctx->cors_origin = cors.any ? "*" : *origin;
             }
+
+            // Pistache bounds only the whole request; nginx's defaults are about
+            // these (large_client_header_buffers 4 8k). Nothing legitimate comes close.
+            if (ctx->headers.size() > kMaxHeaders || header_bytes > kMaxHeaderBytes)
+                return send_reply(core_, w, *ctx,
+                                  problem(431, "headers_too_large",
+                                          "At most " + std::to_string(kMaxHeaders) + " headers and " +
+                                              std::to_string(kMaxHeaderBytes / 1024) + " KiB of them are accepted.",
+                                          ctx->request_id),
+                                  false, start);
 
             if (core_->draining) {
                 Reply r = problem(503, "shutting_down", "This host is shutting down; retry.", ctx->request_id);

@@ -353,6 +353,17 @@ TEST_F(NginxInFront, PassesRequestIdsAndAnswersProblems) {
     body.front() = '{';
     auto under = http_request(port_, "POST", "/users/login", body, {{"Content-Type", "application/json"}});
     EXPECT_EQ(under.status, 400) << under.status << " " << under.body.substr(0, 300);
+
+    // Content-Length values Pistache 0.0.5 answers with a bare 500 (hostile_test)
+    // never reach a host behind nginx: it refuses them with 400 itself.
+    for (const char* length : {"-5", "18446744073709551617", "abc"}) {
+        SCOPED_TRACE(length);
+        HttpConnection bad(port_);
+        bad.send_raw(std::string("POST /users/login HTTP/1.1\r\nHost: oms\r\nContent-Type: application/json\r\n"
+                                 "Content-Length: ") + length + "\r\n\r\n{}");
+        auto refused = bad.read_response();
+        EXPECT_EQ(refused.status, 400) << refused;
+    }
 }
 
 TEST_F(NginxInFront, KeepsServingWhenOneHostStops) {
