@@ -28,6 +28,7 @@
 
 #include "common.hpp"
 #include "shop.hpp"
+#include "signature.hpp"
 
 using namespace omstest;
 using namespace std::chrono_literals;
@@ -192,6 +193,7 @@ protected:
                                                   {"LOG_LEVEL", "info"},
                                                   {"LOG_FORMAT", "json"},
                                                   {"OMS_WORKERS", "4"}};
+        for (auto& [k, v] : extra_env()) env[k] = v;
         // Started together: the migration lock makes that safe.
         a_ = std::make_unique<HostProcess>(std::vector<std::string>{"serve"}, host_env(*db_, env));
         b_ = std::make_unique<HostProcess>(std::vector<std::string>{"serve"}, host_env(*db_, env));
@@ -220,6 +222,8 @@ protected:
         std::error_code ec;
         if (!std::getenv("OMS_TEST_KEEP_LOGS")) fs::remove_all(dir_, ec);
     }
+
+    virtual std::map<std::string, std::string> extra_env() const { return {}; }
 
     std::string sign_up_and_login(const std::string& email, const std::string& password) {
         auto created = http_post_json(port_, "/users/create", {{"name", "Nginx"}, {"email", email}, {"password", password}});
@@ -383,3 +387,151 @@ TEST_F(NginxInFront, KeepsServingWhenOneHostStops) {
 }
 
 }  // namespace
+
+// Two hosts on one database, reached directly and through nginx, running the
+// reliability checks at the same moment: buyers of the last units, one
+// Idempotency-Key sent to every door at once, one webhook event delivered to
+// both hosts over and over, and unpaid orders expiring while all that runs.
+class NginxAllAtOnce : public NginxInFront {
+protected:
+    static constexpr const char* kWebhookSecret = "all-at-once-webhook-secret";
+    std::map<std::string, std::string> extra_env() const override {
+        return {{"RAZORPAY_WEBHOOK_SECRET", kWebhookSecret}, {"OMS_RESERVATION_TTL", "6"},
+                {"OMS_RESERVATION_SWEEP_MS", "100"}, {"LOG_LEVEL", "warn"}};
+    }
+};
+
+TEST_F(NginxAllAtOnce, OversellIdempotencyWebhookDedupeAndExpiryTogether) {
+    const std::string admin_email = unique("admin") + "@example.com", admin_pw = "admin password 123";
+    auto made = HostProcess::run({"users", "create-admin", "--email", admin_email, "--name", "Admin"},
+                                 host_env(*db_, {{"OMS_PLUGIN_DIR", env_or_fail("OMS_PLUGIN_BUILD_DIR")},
+                                                 {"OMS_ADMIN_PASSWORD", admin_pw}}));
+    ASSERT_EQ(made.exit_code, 0) << made.out << made.err;
+    std::string admin = login(admin_email, admin_pw);
+    std::string buyer = sign_up_and_login(unique("buyer") + "@example.com", "correct horse battery");
+    auto product = [&](int on_hand) {
+        auto r = http_post_json(port_, "/inventory", {{"sku", unique("all")}, {"name", "Shared"}, {"price", 10}, {"on_hand", on_hand}},
+                                with_auth(admin));
+        EXPECT_EQ(r.status, 201) << r;
+        return r.json().value("product_id", "");
+    };
+    std::string scarce = product(30), plenty = product(1000), paid_for = product(1000), lapsing = product(1000);
+    const std::vector<int> doors = {a_->port(), b_->port(), port_};  // host A, host B, nginx
+    auto order_of = [](const std::string& pid, int quantity) {
+        return json{{"items", {{{"product_id", pid}, {"quantity", quantity}}}}};
+    };
+
+    // Paid orders first (their payments must land before the reservations lapse).
+    struct Paid {
+        std::string order_id, event_id, body, signature;
+    };
+    std::vector<Paid> paid;
+    for (int i = 0; i < 5; ++i) {
+        auto o = http_post_json(port_, "/orders", order_of(paid_for, 2), with_auth(buyer));
+        ASSERT_EQ(o.status, 201) << o;
+        auto p = http_post_json(port_, "/payments", {{"order_id", o.json()["id"]}}, with_auth(buyer));
+        ASSERT_EQ(p.status, 201) << p;
+        json payment = {{"id", "pay_AllAtOnce0000" + std::to_string(i)}, {"entity", "payment"}, {"amount", 2000},
+                        {"currency", "INR"}, {"status", "captured"}, {"order_id", p.json()["gateway_order_id"]},
+                        {"captured", true}, {"method", "card"}};
+        std::string body = json{{"entity", "event"}, {"event", "payment.captured"}, {"contains", {"payment"}},
+                                {"payload", {{"payment", {{"entity", payment}}}}}, {"created_at", 1700000000}}
+                               .dump();
+        paid.push_back({o.json()["id"], "evt_all_at_once_" + std::to_string(i), body,
+                        payments::hmac_sha256_hex(kWebhookSecret, body)});
+    }
+    // Orders left unpaid, to expire meanwhile.
+    std::vector<std::string> unpaid;
+    for (int i = 0; i < 10; ++i) {
+        auto o = http_post_json(doors[i % 3], "/orders", order_of(lapsing, 1), with_auth(buyer));
+        ASSERT_EQ(o.status, 201) << o;
+        unpaid.push_back(o.json()["id"]);
+    }
+
+    std::atomic<int> sold{0}, short_of_stock{0}, processed{0}, duplicates{0}, unexpected{0};
+    std::mutex mu;
+    std::map<std::string, std::set<std::string>> ids_per_key;
+    std::vector<std::future<void>> work;
+    // 90 buyers of the 30 scarce units, a third at each door.
+    for (int t = 0; t < 9; ++t)
+        work.push_back(std::async(std::launch::async, [&, t] {
+            for (int i = 0; i < 10; ++i) {
+                auto r = http_post_json(doors[t % 3], "/orders", order_of(scarce, 1), with_auth(buyer));
+                if (r.status == 201) ++sold;
+                else if (r.status == 409 && r.json().value("code", "") == "insufficient_stock") ++short_of_stock;
+                else {
+                    ++unexpected;
+                    ADD_FAILURE() << r;
+                }
+            }
+        }));
+    // Ten keys, each sent to the three doors at the same moment.
+    for (int k = 0; k < 10; ++k)
+        for (int door : doors)
+            work.push_back(std::async(std::launch::async, [&, k, door] {
+                std::string key = "all-at-once-key-" + std::to_string(k);
+                for (int attempt = 0; attempt < 20; ++attempt) {
+                    auto r = http_post_json(door, "/orders", order_of(plenty, 1 + k % 3),
+                                            with_auth(buyer, {{"Idempotency-Key", key}}));
+                    if (r.status == 409 && r.json().value("code", "") == "idempotency_key_in_use") {
+                        std::this_thread::sleep_for(50ms);  // the first is still running: retry, as told
+                        continue;
+                    }
+                    if (r.status != 201) {
+                        ++unexpected;
+                        ADD_FAILURE() << r;
+                        return;
+                    }
+                    std::lock_guard lock(mu);
+                    ids_per_key[key].insert(r.json()["id"]);
+                    return;
+                }
+                ++unexpected;
+                ADD_FAILURE() << "key " << key << " stayed in use";
+            }));
+    // Each capture event delivered four times to each host at once.
+    for (const auto& p : paid)
+        for (int copy = 0; copy < 8; ++copy)
+            work.push_back(std::async(std::launch::async, [&, copy] {
+                auto r = http_request(copy % 2 ? a_->port() : b_->port(), "POST", "/payments/webhook", p.body,
+                                      {{"Content-Type", "application/json"},
+                                       {"X-Razorpay-Signature", p.signature},
+                                       {"X-Razorpay-Event-Id", p.event_id}});
+                if (r.status != 200) {
+                    ++unexpected;
+                    ADD_FAILURE() << r;
+                    return;
+                }
+                std::string status = r.json().value("status", "");
+                if (status == "processed") ++processed;
+                else if (status == "duplicate") ++duplicates;
+                else ++unexpected;
+            }));
+    for (auto& w : work) w.get();
+
+    EXPECT_EQ(unexpected.load(), 0);
+    EXPECT_EQ(sold.load(), 30);
+    EXPECT_EQ(short_of_stock.load(), 60);
+    EXPECT_EQ(ids_per_key.size(), 10u);
+    for (const auto& [key, ids] : ids_per_key) EXPECT_EQ(ids.size(), 1u) << key << ": one key made several orders";
+    EXPECT_EQ(db_->scalar("SELECT count(*) FROM order_items WHERE product_id = '" + plenty + "'"), "10");
+    EXPECT_EQ(processed.load(), 5);
+    EXPECT_EQ(duplicates.load(), 35);
+    for (const auto& p : paid) EXPECT_EQ(db_->scalar("SELECT status FROM orders WHERE id = '" + p.order_id + "'"), "paid");
+    EXPECT_EQ(db_->scalar("SELECT on_hand FROM inventory_products WHERE product_id = '" + paid_for + "'"), "990");
+
+    // Meanwhile both hosts' expiry jobs ran: each unpaid order expires exactly once.
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (std::chrono::steady_clock::now() < deadline &&
+           db_->scalar("SELECT reserved FROM inventory_products WHERE product_id = '" + lapsing + "'") != "0")
+        std::this_thread::sleep_for(200ms);
+    for (const auto& id : unpaid) {
+        EXPECT_EQ(db_->scalar("SELECT status FROM orders WHERE id = '" + id + "'"), "expired") << id;
+        EXPECT_EQ(db_->scalar("SELECT count(*) FROM order_status_history WHERE order_id = '" + id + "' AND to_status = 'expired'"),
+                  "1")
+            << id;
+    }
+    EXPECT_EQ(db_->scalar("SELECT on_hand FROM inventory_products WHERE product_id = '" + lapsing + "'"), "1000");
+    // The scarce units' holds lapsed too, and nothing went below zero on the way.
+    EXPECT_EQ(db_->scalar("SELECT count(*) FROM inventory_products WHERE reserved < 0 OR reserved > on_hand"), "0");
+}
