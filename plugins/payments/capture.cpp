@@ -1,34 +1,11 @@
 #include "capture.hpp"
 
+#include "event_payload.hpp"
 #include "payment_store.hpp"
 #include "refunds.hpp"
 
 namespace payments {
 namespace {
-
-std::string string_field(const oms::json& j, const char* key) {
-    auto it = j.find(key);
-    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-int rank(const std::string& status) {
-    if (status == "created") return 0;
-    if (status == "failed") return 1;
-    if (status == "authorized") return 2;
-    if (status == "captured") return 3;
-    return -1;
-}
-
-// The attempt status a snapshot stands for. "refunded" with captured=true was
-// captured first; an authorization Razorpay refunded itself never was ours.
-std::string target_status(const oms::json& payment) {
-    std::string status = string_field(payment, "status");
-    auto captured = payment.find("captured");
-    bool was_captured = captured != payment.end() && captured->is_boolean() && captured->get<bool>();
-    if (status == "captured" || (status == "refunded" && was_captured)) return "captured";
-    if (status == "authorized" || status == "failed") return status;
-    return {};
-}
 
 // Why a captured attempt cannot pay its order, or "" when it can.
 std::string refusal(const oms::json& order, int64_t amount, const std::string& currency) {
@@ -131,7 +108,7 @@ std::string apply_payment_entity(oms::Tx& tx, const oms::json& payment) {
         oms::log::error("payment " + pay_id + " is recorded under another gateway order; ignored");
         return "ignored: payment belongs to another order";
     }
-    if (rank(target) <= rank(attempt->status)) return "no change: payment " + pay_id + " is " + attempt->status;
+    if (attempt_rank(target) <= attempt_rank(attempt->status)) return "no change: payment " + pay_id + " is " + attempt->status;
 
     std::string result;
     if (target == "captured") {

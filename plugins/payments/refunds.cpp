@@ -2,18 +2,12 @@
 
 #include <algorithm>
 
+#include "event_payload.hpp"
 #include "gateway.hpp"
 #include "payment_json.hpp"
 
 namespace payments {
 namespace {
-
-std::string string_field(const oms::json& j, const char* key) {
-    auto it = j.find(key);
-    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-int rank_of_refund_status(const std::string& s) { return s == "pending" ? 0 : (s == "processed" || s == "failed") ? 1 : -1; }
 
 // Razorpay's notes take at most 256 characters a value.
 std::string note(const std::string& s) { return s.substr(0, 256); }
@@ -68,7 +62,7 @@ std::string create_refund(oms::Tx& tx, const PaymentRow& payment, const AttemptR
     std::string gateway_refund_id = string_field(entity, "id");
     if (gateway_refund_id.empty()) throw GatewayError(200, "", "the refund answer has no id");
     std::string status = string_field(entity, "status");
-    if (rank_of_refund_status(status) < 0) status = "pending";
+    if (refund_rank(status) < 0) status = "pending";
 
     // A refund we already learnt of by webhook (the answer to a repeated key)
     // keeps its row; it gains the key and our reason.
@@ -99,7 +93,7 @@ std::string apply_refund_entity(oms::Tx& tx, const oms::json& refund) {
     std::string pay_id = string_field(refund, "payment_id");
     std::string status = string_field(refund, "status");
     if (gateway_refund_id.empty() || pay_id.empty()) return "ignored: the refund has no id or payment_id";
-    if (rank_of_refund_status(status) < 0) return "ignored: refund status '" + status + "'";
+    if (refund_rank(status) < 0) return "ignored: refund status '" + status + "'";
 
     auto known_attempt = find_attempt(tx, pay_id);
     if (!known_attempt) return "ignored: unknown payment " + pay_id;
@@ -132,7 +126,7 @@ std::string apply_refund_entity(oms::Tx& tx, const oms::json& refund) {
     } else {
         std::string current = existing->get<std::string>("status");
         refund_id = existing->get<std::string>("id");
-        if (rank_of_refund_status(status) <= rank_of_refund_status(current))
+        if (refund_rank(status) <= refund_rank(current))
             return "no change: refund is " + current;
         tx.exec("UPDATE payment_refunds SET status = $2, updated_at = now(), "
                 "  processed_at = CASE WHEN $2 = 'processed' THEN now() END WHERE id = $1::uuid",

@@ -1,23 +1,13 @@
 #include "webhook.hpp"
 
 #include "capture.hpp"
+#include "event_payload.hpp"
 #include "refunds.hpp"
 #include "settings.hpp"
 #include "signature.hpp"
 
 namespace payments {
 namespace {
-
-// payload.<name>.entity, or null.
-const oms::json* entity_of(const oms::json& envelope, const char* name) {
-    auto payload = envelope.find("payload");
-    if (payload == envelope.end() || !payload->is_object()) return nullptr;
-    auto part = payload->find(name);
-    if (part == payload->end() || !part->is_object()) return nullptr;
-    auto entity = part->find("entity");
-    if (entity == part->end() || !entity->is_object()) return nullptr;
-    return &*entity;
-}
 
 std::string dispatch(oms::Tx& tx, const std::string& event, const oms::json& envelope) {
     if (event == "payment.authorized" || event == "payment.captured" || event == "payment.failed" ||
