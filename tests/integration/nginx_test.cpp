@@ -396,7 +396,7 @@ class NginxAllAtOnce : public NginxInFront {
 protected:
     static constexpr const char* kWebhookSecret = "all-at-once-webhook-secret";
     std::map<std::string, std::string> extra_env() const override {
-        return {{"RAZORPAY_WEBHOOK_SECRET", kWebhookSecret}, {"OMS_RESERVATION_TTL", "6"},
+        return {{"RAZORPAY_WEBHOOK_SECRET", kWebhookSecret}, {"OMS_RESERVATION_TTL", "10"},
                 {"OMS_RESERVATION_SWEEP_MS", "100"}, {"LOG_LEVEL", "warn"}};
     }
 };
