@@ -59,6 +59,9 @@ TEST(DbLayer, StatementsAfterBeginCommitOrRollBackTogether) {
         else c.rollback();
         EXPECT_EQ(count(tdb, "t"), commit ? "2" : "0");
     }
+    // The pipelined BEGIN leaves the connection clean: it is reused, never dropped.
+    EXPECT_EQ(db.stats().connections_dropped, 0u);
+    EXPECT_EQ(db.stats().errors, 0u);
 }
 
 TEST(DbLayer, AFailingFirstStatementLeavesTheConnectionUsable) {
