@@ -104,12 +104,15 @@ TEST_F(Hostile, BrokenHttpGetsA4xxOrNoAnswerAndOthersAreServedMeanwhile) {
     std::vector<std::future<int>> answers;
     for (const auto& p : probes)
         answers.push_back(std::async(std::launch::async, [bytes = p.bytes, port = port()] { return outcome(port, bytes); }));
-    // Meanwhile everyone else is served at once.
+    // Meanwhile everyone else is served, long before the probes' 3 s are up
+    // (the bound is loose: the suite shares two cores with the other suites).
+    auto slowest = std::chrono::steady_clock::duration::zero();
     for (int i = 0; i < 20; ++i) {
         auto t0 = std::chrono::steady_clock::now();
         EXPECT_EQ(http_get(port(), "/health/live").status, 200);
-        EXPECT_LT(std::chrono::steady_clock::now() - t0, 500ms);
+        slowest = std::max(slowest, std::chrono::steady_clock::now() - t0);
     }
+    EXPECT_LT(slowest, 2s);
     std::string figures;
     for (size_t i = 0; i < probes.size(); ++i) {
         int got = answers[i].get();
@@ -122,7 +125,8 @@ TEST_F(Hostile, BrokenHttpGetsA4xxOrNoAnswerAndOthersAreServedMeanwhile) {
             EXPECT_TRUE(got >= 400 && got < 500) << got;
         }
     }
-    std::cout << "[ figures  ] " << figures << "\n";
+    std::cout << "[ figures  ] " << figures << "; slowest /health/live meanwhile "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(slowest).count() << " ms\n";
 }
 
 // A known gap of Debian's Pistache 0.0.5: its parser turns a negative or
@@ -311,7 +315,7 @@ TEST_F(Hostile, SlowClientsDoNotStarveOthers) {
         auto t0 = std::chrono::steady_clock::now();
         auto r = get(port(), "/orders", customer_.token);
         EXPECT_EQ(r.status, 200) << r;
-        EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+        EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);  // loose: two shared cores
         ++served;
     }
     stop = true;
