@@ -225,6 +225,16 @@ protected:
 
     virtual std::map<std::string, std::string> extra_env() const { return {}; }
 
+    // An admin from the CLI (password from the environment, never argv), logged in through nginx.
+    std::string make_admin() {
+        const std::string email = unique("admin") + "@example.com", password = "admin password 123";
+        auto made = HostProcess::run({"users", "create-admin", "--email", email, "--name", "Admin"},
+                                     host_env(*db_, {{"OMS_PLUGIN_DIR", env_or_fail("OMS_PLUGIN_BUILD_DIR")},
+                                                     {"OMS_ADMIN_PASSWORD", password}}));
+        EXPECT_EQ(made.exit_code, 0) << made.out << made.err;
+        return login(email, password);
+    }
+
     std::string sign_up_and_login(const std::string& email, const std::string& password) {
         auto created = http_post_json(port_, "/users/create", {{"name", "Nginx"}, {"email", email}, {"password", password}});
         EXPECT_EQ(created.status, 201) << created;
@@ -244,13 +254,7 @@ protected:
 };
 
 TEST_F(NginxInFront, SpreadsOrdersOverBothHostsWithExactStock) {
-    // An admin from the CLI (password from the environment, never argv).
-    const std::string admin_email = unique("admin") + "@example.com", admin_pw = "admin password 123";
-    auto made = HostProcess::run({"users", "create-admin", "--email", admin_email, "--name", "Admin"},
-                                 host_env(*db_, {{"OMS_PLUGIN_DIR", env_or_fail("OMS_PLUGIN_BUILD_DIR")},
-                                                 {"OMS_ADMIN_PASSWORD", admin_pw}}));
-    ASSERT_EQ(made.exit_code, 0) << made.out << made.err;
-    std::string admin = login(admin_email, admin_pw);
+    std::string admin = make_admin();
     std::string customer = sign_up_and_login(unique("buyer") + "@example.com", "correct horse battery");
     ASSERT_FALSE(admin.empty());
     ASSERT_FALSE(customer.empty());
@@ -402,12 +406,7 @@ protected:
 };
 
 TEST_F(NginxAllAtOnce, OversellIdempotencyWebhookDedupeAndExpiryTogether) {
-    const std::string admin_email = unique("admin") + "@example.com", admin_pw = "admin password 123";
-    auto made = HostProcess::run({"users", "create-admin", "--email", admin_email, "--name", "Admin"},
-                                 host_env(*db_, {{"OMS_PLUGIN_DIR", env_or_fail("OMS_PLUGIN_BUILD_DIR")},
-                                                 {"OMS_ADMIN_PASSWORD", admin_pw}}));
-    ASSERT_EQ(made.exit_code, 0) << made.out << made.err;
-    std::string admin = login(admin_email, admin_pw);
+    std::string admin = make_admin();
     std::string buyer = sign_up_and_login(unique("buyer") + "@example.com", "correct horse battery");
     auto product = [&](int on_hand) {
         auto r = http_post_json(port_, "/inventory", {{"sku", unique("all")}, {"name", "Shared"}, {"price", 10}, {"on_hand", on_hand}},
