@@ -544,6 +544,9 @@ FakeRazorpay::~FakeRazorpay() {
 int FakeRazorpay::port() const { return impl_->socket.address().port(); }
 std::string FakeRazorpay::api_base() const { return "http://127.0.0.1:" + std::to_string(port()) + "/v1"; }
 const FakeRazorpayOptions& FakeRazorpay::options() const { return impl_->opts; }
+std::string FakeRazorpay::basic_authorization() const {
+    return "Basic " + base64(impl_->opts.key_id + ":" + impl_->opts.key_secret);
+}
 
 void FakeRazorpay::set_webhook_url(std::string url) {
     std::lock_guard lock(impl_->mu);

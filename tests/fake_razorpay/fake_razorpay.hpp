@@ -48,6 +48,8 @@ public:
     int port() const;
     std::string api_base() const;  // "http://127.0.0.1:PORT/v1"
     const FakeRazorpayOptions& options() const;
+    // The Authorization header Razorpay requires: "Basic " + base64(key_id:key_secret).
+    std::string basic_authorization() const;
     void set_webhook_url(std::string url);  // e.g. "http://127.0.0.1:HOSTPORT/payments/webhook"
 
     // --- Faults (checked before auth, as a gateway outage would be) ---

@@ -61,14 +61,6 @@ int64_t count(TestDatabase& db, const std::string& sql, std::vector<std::optiona
     return v.is_null() ? 0 : std::stoll(v.get<std::string>());
 }
 
-std::string base64(const std::string& in) {
-    std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                            reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
-    out.resize(static_cast<size_t>(n));
-    return out;
-}
-
 // `openssl dgst -sha256 -hmac KEY` over exactly these bytes: an implementation
 // that shares no code with the plugin or the fake.
 std::string openssl_hmac(const std::string& key, const std::string& data) {
@@ -257,7 +249,7 @@ TEST_F(Payments, RegisterOrderPayCaptureMarksTheOrderPaidAndCommitsItsStock) {
     EXPECT_EQ(calls[0].method, "POST");
     EXPECT_EQ(calls[0].path, "/v1/orders");
     EXPECT_EQ(calls[0].authorization,
-              "Basic " + base64(s.fake.options().key_id + ":" + s.fake.options().key_secret));
+              s.fake.basic_authorization());
 
     std::string pay = s.pay_at_gateway(gid);
     auto d = s.fake.send("payment.captured", pay);
@@ -1020,7 +1012,7 @@ TEST(PaymentsTls, TheGatewayClientSpeaksVerifiedTls) {
     EXPECT_EQ(s.payments_of(unpaid.order_id), 0);
     EXPECT_EQ(good.orders(), 1);
     EXPECT_EQ(good.authorization(),
-            "Basic " + base64(s.fake.options().key_id + ":" + s.fake.options().key_secret));
+            s.fake.basic_authorization());
 }
 
 TEST(PaymentsExpiry, ACaptureAfterTheOrderExpiredIsRefundedAutomatically) {

@@ -30,13 +30,7 @@ for tool in cpack cmake dpkg-deb dpkg dpkg-shlibdeps readelf ldd timeout; do
 done
 [ -f "$OMS_BUILD_DIR/CPackConfig.cmake" ] || fail "no $OMS_BUILD_DIR/CPackConfig.cmake (configure the tree first)"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/oms-deb.XXXXXX")
-cleanup() {
-  local rc=$?
-  if [ "${OMS_KEEP_TMP:-0}" = 1 ]; then echo "kept $tmp" >&2; else rm -rf -- "$tmp"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
+scratch deb
 
 # --- 1. build the packages --------------------------------------------------------
 step "1. cpack -G DEB"

@@ -28,13 +28,7 @@ for tool in cmake g++ nm ldd readelf timeout; do
   command -v "$tool" >/dev/null || fail "required tool '$tool' is not installed"
 done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/oms-install.XXXXXX")
-cleanup() {
-  local rc=$?
-  if [ "${OMS_KEEP_TMP:-0}" = 1 ]; then echo "kept $tmp" >&2; else rm -rf -- "$tmp"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
+scratch install
 
 # The host, run the way an operator would: in an empty folder, no config
 # file or .env of the caller, and no plugin settings from the caller's environment.
