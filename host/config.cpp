@@ -271,6 +271,14 @@ RateLimitPolicy Config::rate_limit() const {
     return p;
 }
 
+size_t Config::caller_cache_size() const {
+    return static_cast<size_t>(parse_int(*this, "OMS_CALLER_CACHE_SIZE", 100000, 1, 10000000));
+}
+
+std::chrono::seconds Config::caller_cache_ttl() const {
+    return std::chrono::seconds(parse_int(*this, "OMS_CALLER_CACHE_TTL", 5, 0, 3600));
+}
+
 void Config::validate_for_serving() const {
     (void)database_url();
     (void)port();
@@ -284,6 +292,8 @@ void Config::validate_for_serving() const {
     (void)idempotency_retention();
     (void)cors();
     (void)rate_limit();
+    (void)caller_cache_size();
+    (void)caller_cache_ttl();
     (void)jwt_expires_in();
     bool prod = production();
     const std::string* secret = find("JWT_SECRET");

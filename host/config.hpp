@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -70,6 +71,10 @@ public:
     std::chrono::seconds idempotency_retention() const;  // how long Idempotency-Key answers are kept
     CorsPolicy cors() const;
     RateLimitPolicy rate_limit() const;
+    // The per-host cache of auth.resolve_caller answers: entries (OMS_CALLER_CACHE_SIZE)
+    // and their lifetime (OMS_CALLER_CACHE_TTL, seconds; 0 turns the cache off).
+    size_t caller_cache_size() const;
+    std::chrono::seconds caller_cache_ttl() const;
 
     // Checks every value the host reads; throws ConfigError on the first bad one.
     void validate_for_serving() const;

@@ -14,6 +14,7 @@
 #include <map>
 #include <thread>
 
+#include "caller_cache.hpp"
 #include "config.hpp"
 #include "http_server.hpp"
 #include "idempotency.hpp"
@@ -246,6 +247,8 @@ int serve(Runtime& rt, const sigset_t& signals) {
     o.cors = cfg.cors();
     o.rate_limit = cfg.rate_limit();
     o.reactor_threads = std::max(1, std::min(4, static_cast<int>(std::thread::hardware_concurrency())));
+    // Before the server: its first requests fill the cache once LISTEN is in place.
+    rt.start_caller_cache(cfg.caller_cache_size(), cfg.caller_cache_ttl(), cfg.database_url());
     HttpServer server(rt, o);
     server.start();
     JobRunner jobs(rt);
@@ -267,6 +270,7 @@ int serve(Runtime& rt, const sigset_t& signals) {
     spdlog::info("received {}, draining in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
     jobs.stop();
     server.stop();
+    rt.stop_caller_cache();
     spdlog::info("stopped");
     return 0;
 }
@@ -302,6 +306,9 @@ int clear_data(Runtime& rt, bool yes) {
     std::string list;
     for (int i = 0; i < tables.rows(); ++i) list += (i ? ", " : "") + std::string(tables.value(i, 0));
     c.exec_script("TRUNCATE " + list + " RESTART IDENTITY CASCADE");
+    // Serving hosts drop every cached caller (the accounts are gone).
+    c.query("SELECT pg_notify('" + std::string(kCacheInvalidateChannel) + "', $1)",
+            {std::string(CallerCache::kService) + "\n"});
     std::cout << "cleared " << tables.rows() << " tables (the migration ledger is kept)\n";
     return 0;
 }

@@ -13,6 +13,7 @@
 #include <optional>
 #include <sstream>
 
+#include "caller_cache.hpp"
 #include "router.hpp"
 #include "runtime.hpp"
 
@@ -230,6 +231,24 @@ std::string render_metrics(Runtime& rt) {
         gauge(out, "oms_db_connections_dropped_total",
               "Pooled connections found broken (e.g. after a PostgreSQL restart) and discarded.",
               static_cast<double>(stats.connections_dropped), "counter");
+    }
+
+    if (const CallerCache* cache = rt.caller_cache()) {
+        gauge(out, "oms_caller_cache_hits_total", "Authenticated requests whose caller came from the cache.",
+              static_cast<double>(cache->hits()), "counter");
+        gauge(out, "oms_caller_cache_misses_total",
+              "Authenticated requests that asked auth.resolve_caller (not cached, expired, or the cache was off).",
+              static_cast<double>(cache->misses()), "counter");
+        gauge(out, "oms_caller_cache_invalidations_total", "Cache invalidations received through LISTEN.",
+              static_cast<double>(cache->invalidations()), "counter");
+        gauge(out, "oms_caller_cache_flushes_total",
+              "Times the whole cache was dropped (listener connection lost, or an invalidation of every key).",
+              static_cast<double>(cache->flushes()), "counter");
+        gauge(out, "oms_caller_cache_entries", "Callers cached now (live or expired, until evicted).",
+              static_cast<double>(cache->entries()));
+        gauge(out, "oms_caller_cache_listener_connected",
+              "1 while the invalidation listener LISTENs (the cache is on), 0 otherwise (every lookup misses).",
+              cache->listening() ? 1 : 0);
     }
 
     family(out, "oms_plugin_info", "gauge", "A loaded plugin (always 1).");

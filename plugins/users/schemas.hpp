@@ -23,6 +23,8 @@ inline oms::json new_user() {
                      {"name", "email", "password"});
 }
 
+inline oms::json role_change() { return s::object({{"role", s::one_of({"customer", "admin"})}}, {"role"}); }
+
 inline oms::json credentials() {
     return s::object({{"email", s::text()}, {"password", s::text()}}, {"email", "password"});
 }

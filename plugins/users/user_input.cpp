@@ -102,4 +102,13 @@ Credentials parse_credentials(const oms::json& body) {
     return c;
 }
 
+std::string parse_role_change(const oms::json& body) {
+    require_object(body);
+    std::vector<oms::FieldError> errors;
+    auto role = string_field(body, "role", errors);
+    if (role && !is_valid_role(*role)) errors.push_back({"role", "must be customer or admin"});
+    if (!errors.empty()) throw oms::validation_failed(std::move(errors));
+    return *role;
+}
+
 }  // namespace users

@@ -29,4 +29,7 @@ std::optional<std::string> normalize_email(std::string_view raw);
 
 bool is_valid_role(std::string_view role);
 
+// The body of POST /users/:id/role: {"role": "customer" | "admin"}.
+std::string parse_role_change(const oms::json& body);
+
 }  // namespace users

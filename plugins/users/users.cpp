@@ -3,8 +3,11 @@
 //   POST /users/create   {name, email, password}   → 201 the user
 //   POST /users/login    {email, password}         → 200 {token, token_type, expires_in, user}
 //   GET  /users/me       (token)                   → the caller
-//   service auth.resolve_caller                    → the host asks it on every request with a
-//                                                    valid token: the user's current role, or 401
+//   POST /users/:id/role (admin) {role}            → 200 the user (every host's cached caller dropped)
+//   DELETE /users/:id    (admin)                   → 204 (not one's own account: 409)
+//   service auth.resolve_caller                    → the host asks it for a request with a valid
+//                                                    token (and caches the answer per user id):
+//                                                    the user's current role, or 401
 //   oms-host users create-admin --email E --name N (password: OMS_ADMIN_PASSWORD or stdin)
 //   oms-host users set-role EMAIL ROLE
 #include <oms/plugin.hpp>
@@ -39,6 +42,20 @@ oms::json user_json(const oms::Row& row) {
             {"role", row.get<std::string>("role")},
             {"created_at", row.time("created_at")}};
 }
+
+// Every host caches the answers of auth.resolve_caller (the host's caller
+// cache): a change to a user's role or existence drops that user's entry on
+// every host when the changing transaction commits.
+constexpr const char* kResolveCaller = "auth.resolve_caller";
+void forget_cached_caller(oms::Tx& tx, const std::string& user_id) { tx.invalidate_cached(kResolveCaller, user_id); }
+
+// A UUID as PostgreSQL prints it (lower case): the cache's keys are ids as tokens carry them.
+std::string lower(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+oms::Error unknown_user() { return oms::not_found("No account has this id."); }
 
 oms::Error invalid_credentials() {
     return {401, "invalid_credentials", "The email or password is incorrect."};
@@ -116,6 +133,49 @@ oms::Response me(oms::Request& req) {
     return oms::Response::json(user_json(*row));
 }
 
+// POST /users/:id/role {role}: admins promote and demote accounts. An admin
+// cannot demote themself (another admin can), so nobody locks themself out
+// by mistake.
+oms::Response change_role(oms::Request& req) {
+    auto caller = req.require_caller();
+    std::string id = lower(req.param("id"));
+    if (!oms::is_uuid(id)) throw unknown_user();
+    std::string role = users::parse_role_change(req.json_body());
+    if (id == lower(caller.user_id) && role != "admin")
+        throw oms::conflict("cannot_demote_self",
+                            "An administrator cannot take the admin role from themself; another administrator can.");
+    auto& tx = req.tx();
+    auto row = tx.query(std::string("UPDATE users SET role = $1, updated_at = now() WHERE id = $2::uuid AND role <> $1 "
+                                    "RETURNING ") + kUserColumns,
+                        role, id)
+                   .first();
+    if (row) {
+        forget_cached_caller(tx, id);
+        oms::log::info("account " + id + " was given the role " + role + " by " + caller.user_id);
+        return oms::Response::json(user_json(*row));
+    }
+    row = tx.query(std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1::uuid", id).first();
+    if (!row) throw unknown_user();
+    return oms::Response::json(user_json(*row));  // it already had that role
+}
+
+// DELETE /users/:id: the account and its password hash go; the orders and
+// payments that name its id are kept (they are the shop's records and hold
+// no reference the database enforces). Its tokens stop working everywhere.
+oms::Response delete_user(oms::Request& req) {
+    auto caller = req.require_caller();
+    std::string id = lower(req.param("id"));
+    if (!oms::is_uuid(id)) throw unknown_user();
+    if (id == lower(caller.user_id))
+        throw oms::conflict("cannot_delete_self",
+                            "An administrator cannot delete their own account; another administrator can.");
+    auto& tx = req.tx();
+    if (tx.exec("DELETE FROM users WHERE id = $1::uuid", id) == 0) throw unknown_user();
+    forget_cached_caller(tx, id);
+    oms::log::info("account " + id + " was deleted by " + caller.user_id);
+    return oms::Response::no_content();
+}
+
 oms::json resolve_caller(oms::Tx& tx, const oms::json& args) {
     std::string id = args.at("user_id").get<std::string>();
     if (!oms::is_uuid(id)) throw oms::unauthorized("Unknown user.");
@@ -161,8 +221,11 @@ void set_role(const oms::CommandArgs& args) {
     std::string role = args.get("role").value_or("");
     if (!users::is_valid_role(role)) throw oms::bad_request("invalid_role", "ROLE must be customer or admin");
     auto tx = oms::Tx::begin();
-    auto n = tx.exec("UPDATE users SET role = $1, updated_at = now() WHERE lower(email) = lower($2)", role, email);
-    if (n == 0) throw oms::Error(404, "not_found", "no account with email " + email);
+    auto row = tx.query("UPDATE users SET role = $1, updated_at = now() WHERE lower(email) = lower($2) RETURNING id",
+                        role, email)
+                   .first();
+    if (!row) throw oms::Error(404, "not_found", "no account with email " + email);
+    forget_cached_caller(tx, row->get<std::string>("id"));  // serving hosts see it at commit
     tx.commit();
     std::printf("%s is now %s\n", email.c_str(), role.c_str());
 }
@@ -192,6 +255,22 @@ void setup(oms::Plugin& p) {
         .error(401, "invalid_credentials: the email or password is incorrect.")
         .error(429, "too_many_attempts: too many failed logins for this email or address; retry after Retry-After.");
     p.route("GET", "/users/me", me).auth().summary("The authenticated user").response_schema(200, schemas::user());
+    auto user_id = oms::schema::uuid();
+    p.route("POST", "/users/:id/role", change_role)
+        .role("admin")
+        .summary("Give an account the role customer or admin")
+        .path_param("id", user_id, "The account's id")
+        .request_schema(schemas::role_change())
+        .response_schema(200, schemas::user())
+        .error(404, "not_found: no account has this id.")
+        .error(409, "cannot_demote_self: an administrator cannot take the admin role from themself.");
+    p.route("DELETE", "/users/:id", delete_user)
+        .role("admin")
+        .summary("Delete an account (its orders and payments are kept)")
+        .path_param("id", user_id, "The account's id")
+        .response_schema(204, nullptr)
+        .error(404, "not_found: no account has this id.")
+        .error(409, "cannot_delete_self: an administrator cannot delete their own account.");
 
     p.service("auth.resolve_caller", resolve_caller,
               "The current {user_id, role} of a token's subject; 401 when the account is gone");

@@ -840,6 +840,97 @@ TEST_F(Users, SetRoleChangesTheRoleAndOldTokensSeeIt) {
     EXPECT_TRUE(one_line(unknown.err)) << "stderr: " << unknown.err;
 }
 
+// --- administration over HTTP ---
+
+TEST_F(Users, AdminsChangeRolesAndDeleteAccountsOverHttp) {
+    std::string admin_email = unique_email("http.admin");
+    std::string admin_pw = secret("Http-Admin-Pass-1");
+    auto made = cli({"users", "create-admin", "--email", admin_email, "--name", "Http Admin"},
+                    {{"OMS_ADMIN_PASSWORD", admin_pw}});
+    ASSERT_EQ(made.exit_code, 0) << "stdout: " << made.out << "\nstderr: " << made.err;
+    auto admin_login = login(port(), admin_email, admin_pw);
+    ASSERT_EQ(admin_login.status, 200) << admin_login;
+    std::string admin = admin_login.json()["token"], admin_id = admin_login.json()["user"]["id"];
+    HeaderList as_admin{{"Authorization", "Bearer " + admin}};
+
+    std::string email = unique_email("managed");
+    std::string pw = secret("Managed-Pass-77");
+    auto created = create_user(port(), "Managed", email, pw);
+    ASSERT_EQ(created.status, 201) << created;
+    std::string id = created.json()["id"];
+    std::string token = token_for(email, pw);
+    HeaderList as_customer{{"Authorization", "Bearer " + token}};
+    auto set_role = [&](const std::string& who, const json& body, const HeaderList& h) {
+        return http_post_json(port(), "/users/" + who + "/role", body, h);
+    };
+    auto remove = [&](const std::string& who, const HeaderList& h) {
+        return http_request(port(), "DELETE", "/users/" + who, {}, h);
+    };
+
+    // Admins only.
+    expect_401_challenge(set_role(id, {{"role", "admin"}}, {}), "role change without a token");
+    expect_problem(set_role(id, {{"role", "admin"}}, as_customer), 403, "forbidden");
+    expect_problem(remove(admin_id, as_customer), 403, "forbidden");
+    expect_401_challenge(remove(id, {}), "delete without a token");
+
+    // Bad roles and bodies, unknown accounts.
+    expect_validation(set_role(id, {{"role", "superuser"}}, as_admin), {"role"}, "unknown role");
+    expect_validation(set_role(id, json::object(), as_admin), {"role"}, "no role");
+    expect_validation(set_role(id, {{"role", 1}}, as_admin), {"role"}, "role not a string");
+    expect_problem(set_role(id, json::array(), as_admin), 400, "invalid_body");
+    expect_problem(set_role("6f1d2c1e-0000-4000-8000-000000000000", {{"role", "admin"}}, as_admin), 404, "not_found");
+    expect_problem(set_role("not-a-uuid", {{"role", "admin"}}, as_admin), 404, "not_found");
+    EXPECT_EQ(db_->query("SELECT role FROM users WHERE id = $1::uuid", {id})[0]["role"], "customer");
+
+    // Promote (the path id in any case), again (no change), and the customer's old token sees it.
+    auto up = set_role(upper(id), {{"role", "admin"}}, as_admin);
+    ASSERT_EQ(up.status, 200) << up;
+    expect_user_shape(up.json(), up.body);
+    EXPECT_EQ(up.json()["id"], id);
+    EXPECT_EQ(up.json()["role"], "admin");
+    auto again = set_role(id, {{"role", "admin"}}, as_admin);
+    ASSERT_EQ(again.status, 200) << again;
+    EXPECT_EQ(again.json()["role"], "admin");
+    EXPECT_EQ(me(port(), token).json()["role"], "admin");
+    // Past the role check with the token issued while a customer (404: no such account).
+    expect_problem(set_role("6f1d2c1e-0000-4000-8000-000000000000", {{"role", "customer"}}, as_customer), 404,
+                   "not_found");
+    auto down = set_role(id, {{"role", "customer"}}, as_admin);
+    ASSERT_EQ(down.status, 200) << down;
+    EXPECT_EQ(down.json()["role"], "customer");
+
+    // Never oneself: an admin neither demotes nor deletes their own account.
+    expect_problem(set_role(admin_id, {{"role", "customer"}}, as_admin), 409, "cannot_demote_self");
+    EXPECT_EQ(set_role(admin_id, {{"role", "admin"}}, as_admin).status, 200);
+    expect_problem(remove(admin_id, as_admin), 409, "cannot_delete_self");
+    EXPECT_EQ(me(port(), admin).json()["role"], "admin");
+
+    // Delete: 204, the token dies, the email is free again (a new account, a new id).
+    auto gone = remove(id, as_admin);
+    ASSERT_EQ(gone.status, 204) << gone;
+    EXPECT_EQ(gone.body, "") << gone;
+    expect_401_challenge(me(port(), token), "the deleted account's token");
+    expect_problem(remove(id, as_admin), 404, "not_found");
+    expect_problem(remove("not-a-uuid", as_admin), 404, "not_found");
+    EXPECT_EQ(login(port(), email, pw).status, 401);
+    auto reborn = create_user(port(), "Managed Again", email, pw);
+    ASSERT_EQ(reborn.status, 201) << reborn;
+    EXPECT_NE(reborn.json()["id"], id);
+
+    // Documented with their schemas.
+    auto doc = http_get(port(), "/openapi.json").json();
+    auto op = doc["paths"]["/users/{id}/role"]["post"];
+    EXPECT_EQ(op["x-oms-role"], "admin") << op;
+    EXPECT_EQ(op["requestBody"]["content"]["application/json"]["schema"]["properties"]["role"]["enum"],
+              json::array({"customer", "admin"}))
+        << op;
+    EXPECT_TRUE(op["responses"].contains("200")) << op;
+    auto del = doc["paths"]["/users/{id}"]["delete"];
+    EXPECT_EQ(del["x-oms-role"], "admin") << del;
+    EXPECT_TRUE(del["responses"].contains("204")) << del;
+    EXPECT_NE(del["responses"]["409"].dump().find("cannot_delete_self"), std::string::npos) << del;
+}
+
 // --- password hashing ---
 
 TEST_F(Users, StoredHashVerifiesWithAnIndependentArgon2) {
