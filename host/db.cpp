@@ -201,10 +201,14 @@ Database::Lease::Lease(Database& db, std::unique_ptr<Poco::Data::Session> sessio
     : db_(&db), session_(std::move(session)), conn_(conn), state_(&state) {}
 
 Database::Lease::Lease(Lease&& o) noexcept
-    : db_(std::exchange(o.db_, nullptr)), session_(std::move(o.session_)), conn_(o.conn_), state_(o.state_) {}
+    : begin_pending_(std::exchange(o.begin_pending_, false)), queue_(std::move(o.queue_)),
+      db_(std::exchange(o.db_, nullptr)), session_(std::move(o.session_)), conn_(o.conn_), state_(o.state_) {
+    for (auto& q : queue_) q.answer->lease = this;
+}
 
 Database::Lease::~Lease() {
     if (!db_) return;
+    drop_queue("the transaction ended before the statement was sent");
     if (session_) {
         if (PQstatus(conn_) == CONNECTION_OK && in_transaction()) rollback();
         if (PQstatus(conn_) != CONNECTION_OK || in_transaction() || PQpipelineStatus(conn_) != PQ_PIPELINE_OFF) {
@@ -245,6 +249,7 @@ void Database::Lease::exec_simple(const char* sql) {
 }
 
 void Database::Lease::exec_script(std::string_view sql) {
+    if (!queue_.empty()) flush();
     // A pending BEGIN goes first, in the same message: the script belongs to
     // the transaction (a migration and its ledger row commit together).
     std::string text = std::exchange(begin_pending_, false) ? "BEGIN;\n" : "";
@@ -256,94 +261,193 @@ void Database::Lease::exec_script(std::string_view sql) {
 }
 
 void Database::Lease::commit() {
-    if (std::exchange(begin_pending_, false)) return;  // BEGIN was never sent: nothing to commit
-    exec_simple("COMMIT");
+    if (queue_.empty() && std::exchange(begin_pending_, false)) return;  // BEGIN was never sent: nothing to commit
+    if (!begin_pending_ && !in_transaction()) {
+        // Autocommit (a read-only request): only the queue is left to send.
+        if (!queue_.empty()) flush();
+        return;
+    }
+    PGresult* r = flush("COMMIT");
+    // PostgreSQL answers COMMIT of a failed transaction with the tag ROLLBACK.
+    bool committed = PQresultStatus(r) == PGRES_COMMAND_OK && std::strcmp(PQcmdStatus(r), "COMMIT") == 0;
+    PQclear(r);
+    if (!committed) {
+        ++db_->errors_;
+        throw DbError(500, "transaction_aborted", "25P02", "COMMIT answered ROLLBACK: the transaction had failed");
+    }
 }
 
 void Database::Lease::rollback() noexcept {
     begin_pending_ = false;
+    drop_queue("the transaction was rolled back before the statement was sent");
     if (!in_transaction()) return;
     PGresult* r = PQexec(conn_, "ROLLBACK");
     if (r) PQclear(r);
 }
 
-void Database::Lease::remember(std::string sql, std::string name) {
-    state_->statements.emplace(std::move(sql), std::move(name));
-}
-
-PGresult* Database::Lease::begin_and_run(bool prepare, const std::string& sql, const char* name, int n,
-                                         const char* const* values) {
-    begin_pending_ = false;
-    const int commands = prepare ? 3 : 2;
-    bool sent = PQenterPipelineMode(conn_) == 1 &&
-                PQsendQueryParams(conn_, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
-                (!prepare || PQsendPrepare(conn_, name, sql.c_str(), 0, nullptr) == 1) &&
-                (name ? PQsendQueryPrepared(conn_, name, n, values, nullptr, nullptr, 0)
-                      : PQsendQueryParams(conn_, sql.c_str(), n, nullptr, values, nullptr, nullptr, 0)) == 1 &&
-                PQpipelineSync(conn_) == 1;
-    if (!sent) fail(nullptr);  // the connection is unusable; the lease drops it
-
-    // Each command answers one result and a NULL; the sync answers last. The
-    // first error aborts the rest of the pipeline (PGRES_PIPELINE_ABORTED).
-    PGresult* error = nullptr;
-    PGresult* last = nullptr;
-    bool prepared = false;
-    for (int i = 0; i < commands; ++i) {
-        PGresult* r = PQgetResult(conn_);
-        if (!r) break;  // connection lost
-        while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
-        auto st = PQresultStatus(r);
-        bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-        if (prepare && i == 1 && ok) prepared = true;
-        if (i == commands - 1 && ok) {
-            last = r;
-        } else if (!ok && !error && st != PGRES_PIPELINE_ABORTED) {
-            error = r;
-        } else {
-            PQclear(r);
+void Database::Lease::drop_queue(const char* why) noexcept {
+    for (auto& q : queue_) {
+        q.answer->lease = nullptr;
+        if (q.prepare) state_->statements.erase(q.sql);  // never sent, so never prepared
+        if (!q.answer->arrived) {
+            q.answer->arrived = true;
+            q.answer->error.emplace(500, "statement_not_sent", "", why);
         }
     }
-    if (PGresult* sync = PQgetResult(conn_)) PQclear(sync);  // PGRES_PIPELINE_SYNC
-    PQexitPipelineMode(conn_);
-    if (prepared) remember(sql, name);
-    if (error || !last) {
-        if (last) PQclear(last);
-        fail(error);
+    queue_.clear();
+}
+
+Database::Lease::Queued Database::Lease::make_queued(std::string_view sql, Params params) {
+    Queued q;
+    q.sql.assign(sql);
+    q.params = std::move(params);
+    q.answer = std::make_shared<PendingResult>();
+    q.answer->lease = this;
+    if (auto it = state_->statements.find(q.sql); it != state_->statements.end()) {
+        q.name = it->second;
+    } else if (state_->statements.size() < static_cast<size_t>(db_->options_.prepared_per_connection)) {
+        // Remembered now, so that the same statement queued twice is prepared once;
+        // forgotten again if the PREPARE fails or is never sent.
+        q.name = "oms_" + std::to_string(state_->next_id++);
+        q.prepare = true;
+        state_->statements.emplace(q.sql, q.name);
     }
-    return last;
+    return q;
+}
+
+std::shared_ptr<PendingResult> Database::Lease::query_later(std::string_view sql, Params params) {
+    queue_.push_back(make_queued(sql, std::move(params)));
+    return queue_.back().answer;
 }
 
 QueryResult Database::Lease::query(std::string_view sql, const Params& params) {
-    std::vector<const char*> values(params.size());
-    for (size_t i = 0; i < params.size(); ++i) values[i] = params[i] ? params[i]->c_str() : nullptr;
-    const int n = static_cast<int>(params.size());
+    auto answer = query_later(sql, params);
+    return wait(*answer);
+}
 
-    std::string key(sql);
-    std::string name;
-    bool prepare = false;
-    if (auto it = state_->statements.find(key); it != state_->statements.end()) {
-        name = it->second;
-    } else if (state_->statements.size() < static_cast<size_t>(db_->options_.prepared_per_connection)) {
-        name = "oms_" + std::to_string(state_->next_id++);
-        prepare = true;
+QueryResult Database::Lease::wait(PendingResult& pending) {
+    if (!pending.arrived) {
+        if (!pending.lease) throw DbError(500, "statement_not_sent", "", "the statement's transaction has ended");
+        pending.lease->flush();
     }
-    const char* stmt = name.empty() ? nullptr : name.c_str();
-    if (begin_pending_) return QueryResult(begin_and_run(prepare, key, stmt, n, values.data()));
+    if (pending.error) throw *pending.error;
+    return QueryResult(std::exchange(pending.result, nullptr));
+}
 
-    if (prepare) {
-        PGresult* p = PQprepare(conn_, stmt, key.c_str(), 0, nullptr);
-        if (PQresultStatus(p) != PGRES_COMMAND_OK) fail(p);
-        PQclear(p);
-        remember(key, name);
+PGresult* Database::Lease::flush(const char* finish) {
+    std::vector<Queued> batch = std::move(queue_);
+    queue_.clear();
+    const bool send_begin = std::exchange(begin_pending_, false);
+
+    // One statement and nothing else: the plain (non-pipelined) calls are cheaper.
+    if (!send_begin && !finish && batch.size() == 1 && !batch[0].prepare) {
+        Queued& q = batch[0];
+        std::vector<const char*> values(q.params.size());
+        for (size_t i = 0; i < q.params.size(); ++i) values[i] = q.params[i] ? q.params[i]->c_str() : nullptr;
+        const int n = static_cast<int>(values.size());
+        PGresult* r = q.name.empty()
+                          ? PQexecParams(conn_, q.sql.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0)
+                          : PQexecPrepared(conn_, q.name.c_str(), n, values.data(), nullptr, nullptr, 0);
+        auto st = PQresultStatus(r);
+        q.answer->arrived = true;
+        q.answer->lease = nullptr;
+        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+            q.answer->result = r;
+        } else {
+            q.answer->error = classify_db_error(conn_, r);
+            ++db_->errors_;
+            if (r) PQclear(r);
+        }
+        return nullptr;
     }
-    PGresult* r = stmt ? PQexecPrepared(conn_, stmt, n, values.data(), nullptr, nullptr, 0)
-                       : PQexecParams(conn_, key.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0);
-    auto st = PQresultStatus(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        // A failed prepared statement inside a rolled-back transaction stays prepared; nothing to undo.
-        fail(r);
+
+    // Everything in one pipeline: [BEGIN] ([PREPARE] EXECUTE)... [finish] SYNC.
+    std::vector<std::vector<const char*>> values(batch.size());
+    bool sent = PQenterPipelineMode(conn_) == 1 &&
+                (!send_begin || PQsendQueryParams(conn_, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1);
+    for (size_t b = 0; sent && b < batch.size(); ++b) {
+        Queued& q = batch[b];
+        auto& v = values[b];
+        v.resize(q.params.size());
+        for (size_t i = 0; i < q.params.size(); ++i) v[i] = q.params[i] ? q.params[i]->c_str() : nullptr;
+        const int n = static_cast<int>(v.size());
+        sent = (!q.prepare || PQsendPrepare(conn_, q.name.c_str(), q.sql.c_str(), 0, nullptr) == 1) &&
+               (q.name.empty() ? PQsendQueryParams(conn_, q.sql.c_str(), n, nullptr, v.data(), nullptr, nullptr, 0)
+                               : PQsendQueryPrepared(conn_, q.name.c_str(), n, v.data(), nullptr, nullptr, 0)) == 1;
     }
-    return QueryResult(r);
+    sent = sent && (!finish || PQsendQueryParams(conn_, finish, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1) &&
+           PQpipelineSync(conn_) == 1;
+
+    // Each command answers one result and a NULL; the sync answers last. The
+    // first error aborts the rest of the pipeline (PGRES_PIPELINE_ABORTED).
+    std::optional<DbError> first_error;
+    auto next = [&]() -> PGresult* {
+        if (!sent) return nullptr;
+        PGresult* r = PQgetResult(conn_);
+        if (r) {
+            while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+        }
+        return r;
+    };
+    auto note_error = [&](PGresult* r) {
+        if (!first_error) {
+            first_error = classify_db_error(conn_, r);
+            ++db_->errors_;
+        }
+    };
+    auto ok = [](PGresult* r) {
+        auto st = PQresultStatus(r);
+        return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    };
+    auto take = [&](PGresult* r) {  // BEGIN, PREPARE: only their failure matters
+        if (!r) {
+            note_error(nullptr);
+            return false;
+        }
+        bool good = ok(r);
+        if (!good && PQresultStatus(r) != PGRES_PIPELINE_ABORTED) note_error(r);
+        PQclear(r);
+        return good;
+    };
+
+    if (send_begin) take(next());
+    for (auto& q : batch) {
+        if (q.prepare && !take(next())) state_->statements.erase(q.sql);
+        PGresult* r = next();
+        q.answer->arrived = true;
+        q.answer->lease = nullptr;
+        if (r && ok(r)) {
+            q.answer->result = r;
+            continue;
+        }
+        if (!r) note_error(nullptr);
+        else if (PQresultStatus(r) != PGRES_PIPELINE_ABORTED) note_error(r);
+        if (r) PQclear(r);
+        q.answer->error = first_error;
+    }
+    PGresult* finished = nullptr;
+    if (finish) {
+        finished = next();
+        if (finished && !ok(finished) && PQresultStatus(finished) != PGRES_PIPELINE_ABORTED) note_error(finished);
+    }
+    if (sent) {
+        if (PGresult* sync = PQgetResult(conn_)) PQclear(sync);  // PGRES_PIPELINE_SYNC
+    }
+    PQexitPipelineMode(conn_);
+    if (!sent) {
+        // The connection is unusable (the lease drops it): every answer fails.
+        DbError lost = classify_db_error(conn_, nullptr);
+        for (auto& q : batch)
+            if (!q.answer->error && !q.answer->result) q.answer->error = lost;
+        if (finished) PQclear(finished);
+        throw lost;
+    }
+    if (finish && first_error) {
+        if (finished) PQclear(finished);
+        throw *first_error;
+    }
+    if (finish && !finished) throw classify_db_error(conn_, nullptr);
+    return finished;
 }
 
 }  // namespace oms::host

@@ -48,7 +48,13 @@ public:
         if (res_) PQclear(res_);
     }
     QueryResult(QueryResult&& o) noexcept : res_(std::exchange(o.res_, nullptr)) {}
-    QueryResult& operator=(QueryResult&&) = delete;
+    QueryResult& operator=(QueryResult&& o) noexcept {
+        if (this != &o) {
+            if (res_) PQclear(res_);
+            res_ = std::exchange(o.res_, nullptr);
+        }
+        return *this;
+    }
     QueryResult(const QueryResult&) = delete;
 
     int rows() const { return PQntuples(res_); }
@@ -120,6 +126,18 @@ private:
     std::unordered_map<PGconn*, std::unique_ptr<ConnState>> states_;
 };
 
+// The answer of a statement sent later (Lease::query_later): filled when the
+// lease flushes its queue. Shared by the lease and whoever holds the answer.
+struct PendingResult {
+    PGresult* result = nullptr;       // owned until taken
+    std::optional<DbError> error;     // the statement failed, or an earlier one aborted it
+    bool arrived = false;
+    Database::Lease* lease = nullptr;  // to flush from; null once the lease let go of it
+    ~PendingResult() {
+        if (result) PQclear(result);
+    }
+};
+
 class Database::Lease {
 public:
     Lease(Database& db, std::unique_ptr<Poco::Data::Session> session, PGconn* conn, ConnState& state);
@@ -127,28 +145,49 @@ public:
     Lease& operator=(Lease&&) = delete;
     ~Lease();
 
-    // One statement with parameters, prepared once per connection.
+    // One statement with parameters, prepared once per connection. Whatever
+    // is queued (query_later) travels with it in the same round trip.
     QueryResult query(std::string_view sql, const Params& params = {});
+    // A statement queued until something needs an answer: the next query(),
+    // wait() on any queued answer, or commit(). Independent statements so
+    // cost one round trip together (libpq pipeline mode).
+    std::shared_ptr<PendingResult> query_later(std::string_view sql, Params params);
+    // Sends the queue (if the answer has not arrived) and hands over the answer.
+    static QueryResult wait(PendingResult& pending);
     // A script of several statements (simple protocol, no parameters).
     void exec_script(std::string_view sql);
 
     // BEGIN is not sent on its own: it travels with the transaction's first
-    // statement in one libpq pipeline (one round trip instead of two). A
+    // statements in one pipeline (one round trip instead of two). A
     // transaction that runs no statement sends nothing at all.
     void begin() { begin_pending_ = true; }
+    // Sends what is queued and COMMIT in one round trip. Throws DbError when
+    // a queued statement failed or PostgreSQL rolled the transaction back
+    // (it answers COMMIT of an aborted transaction with ROLLBACK).
     void commit();
     void rollback() noexcept;
     bool in_transaction() const;
-    PGconn* raw() const { return conn_; }
 
 private:
+    struct Queued {
+        std::string sql;
+        std::string name;  // prepared statement name; empty: unnamed
+        bool prepare = false;
+        Params params;
+        std::shared_ptr<PendingResult> answer;
+    };
+
     void exec_simple(const char* sql);
     [[noreturn]] void fail(PGresult* res);
-    // BEGIN, PREPARE `name` (when `prepare`), then the statement, in one pipeline.
-    PGresult* begin_and_run(bool prepare, const std::string& sql, const char* name, int n, const char* const* values);
-    void remember(std::string sql, std::string name);
+    Queued make_queued(std::string_view sql, Params params);
+    // Sends [BEGIN], the queue and, when `finish` is given, that statement
+    // (COMMIT) in one pipeline and distributes the answers. Returns the
+    // finishing statement's result (null when none was given).
+    PGresult* flush(const char* finish = nullptr);
+    void drop_queue(const char* why) noexcept;
 
     bool begin_pending_ = false;
+    std::vector<Queued> queue_;
 
     Database* db_;
     std::unique_ptr<Poco::Data::Session> session_;

@@ -6,7 +6,9 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
+#include "caller_cache.hpp"
 #include "openapi.hpp"
 #include "runtime.hpp"
 
@@ -252,33 +254,36 @@ void tx_rollback(oms_tx* tx) {
     if (owned && owned->lease) owned->lease->rollback();
 }
 
-int tx_query(oms_tx* tx, oms_str sql, const oms_param* params, size_t n, oms_result** out, oms_error* err) {
-    return guarded(err, [&] {
-        Params values;
-        values.reserve(n);
-        for (size_t i = 0; i < n; ++i) {
-            const oms_param& p = params[i];
-            switch (p.type) {
-                case OMS_PARAM_NULL: values.emplace_back(std::nullopt); break;
-                case OMS_PARAM_TEXT: values.emplace_back(std::string(sv(p.text))); break;
-                case OMS_PARAM_INT64: values.emplace_back(std::to_string(p.int64)); break;
-                case OMS_PARAM_BOOL: values.emplace_back(p.boolean ? "true" : "false"); break;
-                case OMS_PARAM_FLOAT64: {
-                    if (!std::isfinite(p.float64)) throw DbError(400, "invalid_parameter", "", "non-finite number");
-                    char buf[64];
-                    std::snprintf(buf, sizeof buf, "%.17g", p.float64);
-                    values.emplace_back(buf);
-                    break;
-                }
-                default: throw std::invalid_argument("unknown parameter type " + std::to_string(p.type));
+// The text parameters of a statement; PostgreSQL's text protocol cannot carry NUL bytes.
+Params text_params(const oms_param* params, size_t n) {
+    Params values;
+    values.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+        const oms_param& p = params[i];
+        switch (p.type) {
+            case OMS_PARAM_NULL: values.emplace_back(std::nullopt); break;
+            case OMS_PARAM_TEXT:
+                if (std::memchr(p.text.data, '\0', p.text.len))
+                    throw DbError(400, "invalid_parameter", "22021", "a text value contains a NUL byte");
+                values.emplace_back(std::string(sv(p.text)));
+                break;
+            case OMS_PARAM_INT64: values.emplace_back(std::to_string(p.int64)); break;
+            case OMS_PARAM_BOOL: values.emplace_back(p.boolean ? "true" : "false"); break;
+            case OMS_PARAM_FLOAT64: {
+                if (!std::isfinite(p.float64)) throw DbError(400, "invalid_parameter", "", "non-finite number");
+                char buf[64];
+                std::snprintf(buf, sizeof buf, "%.17g", p.float64);
+                values.emplace_back(buf);
+                break;
             }
+            default: throw std::invalid_argument("unknown parameter type " + std::to_string(p.type));
         }
-        // PostgreSQL's text protocol cannot carry NUL bytes; refuse them cleanly.
-        for (const auto& v : values)
-            if (v && v->find('\0') != std::string::npos)
-                throw DbError(400, "invalid_parameter", "22021", "a text value contains a NUL byte");
-        *out = new oms_result(tx->lease->query(sv(sql), values));
-    });
+    }
+    return values;
+}
+
+int tx_query(oms_tx* tx, oms_str sql, const oms_param* params, size_t n, oms_result** out, oms_error* err) {
+    return guarded(err, [&] { *out = new oms_result(tx->lease->query(sv(sql), text_params(params, n))); });
 }
 size_t result_rows(const oms_result* r) { return static_cast<size_t>(r->res.rows()); }
 size_t result_columns(const oms_result* r) { return static_cast<size_t>(r->res.columns()); }
@@ -360,6 +365,41 @@ oms_str command_arg(const oms_command_args* a, oms_str name) {
     return kAbsent;
 }
 
+// ---- ABI 1.1 ----
+int tx_query_deferred(oms_tx* tx, oms_str sql, const oms_param* params, size_t n, oms_result** out, oms_error* err) {
+    return guarded(err, [&] { *out = new oms_result(tx->lease->query_later(sv(sql), text_params(params, n))); });
+}
+int result_wait(oms_result* r, oms_error* err) {
+    if (!r->pending) return OMS_OK;
+    return guarded(err, [&] {
+        r->res = Database::Lease::wait(*r->pending);
+        r->pending.reset();
+    });
+}
+
+// Every host drops its cached answers of `service` for `key` when `tx` commits.
+// A NOTIFY on the request's connection: PostgreSQL delivers it to every
+// host's NotifyListener when the transaction commits, and drops it on rollback.
+int cache_invalidate(oms_tx* tx, oms_str service, oms_str key, oms_error* err) {
+    if (!tx || !tx->lease) {
+        set_error(err, 500, "no_transaction", "cache_invalidate needs a transaction");
+        return OMS_FAIL;
+    }
+    return guarded(err, [&] {
+        std::string_view s = sv(service), k = sv(key);
+        if (s.empty() || s.find('\n') != std::string_view::npos || s.find('\0') != std::string_view::npos ||
+            k.find('\0') != std::string_view::npos)
+            throw std::invalid_argument("cache_invalidate: the service must be one non-empty line, and no NUL bytes");
+        std::string payload;
+        payload.reserve(s.size() + 1 + k.size());
+        payload.append(s).append("\n").append(k);
+        if (payload.size() >= 8000)  // PostgreSQL's limit for a NOTIFY payload
+            throw std::invalid_argument("cache_invalidate: service and key exceed 8000 bytes");
+        static const std::string sql = "SELECT pg_notify('" + std::string(kCacheInvalidateChannel) + "', $1)";
+        tx->lease->query(sql, {payload});
+    });
+}
+
 const oms_host_api kApi = {
     OMS_ABI_MAJOR, OMS_ABI_MINOR, sizeof(oms_host_api),
     register_route, register_migration, subscribe, register_service, register_job, register_command,
@@ -376,6 +416,8 @@ const oms_host_api kApi = {
     token_issue,
     command_arg,
     error_add_header,
+    tx_query_deferred, result_wait,
+    cache_invalidate,
 };
 
 }  // namespace

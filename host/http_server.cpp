@@ -6,6 +6,9 @@
 #include <pistache/http.h>
 #include <pistache/peer.h>
 #include <spdlog/spdlog.h>
+#include <fmt/format.h>
+
+#include <iterator>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -13,6 +16,7 @@
 #include <condition_variable>
 #include <sstream>
 
+#include "caller_cache.hpp"
 #include "idempotency.hpp"
 #include "metrics.hpp"
 #include "migrate.hpp"
@@ -105,6 +109,28 @@ bool is_json_content_type(const std::string* ct) {
                                         t.compare(t.size() - 5, 5, "+json") == 0);
 }
 
+// `s` as a JSON string literal. Control characters and every byte above
+// ASCII are escaped (\u00XX), so a log line stays one valid JSON line
+// whatever a client put in its path.
+void append_json_string(std::string& out, std::string_view s) {
+    static const char* hex = "0123456789abcdef";
+    out += '"';
+    for (char ch : s) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += ch;
+        } else if (c < 0x20 || c >= 0x7f) {
+            out += "\\u00";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        } else {
+            out += ch;
+        }
+    }
+    out += '"';
+}
+
 int hexval(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -178,55 +204,72 @@ Reply from_error(const RequestContext& ctx, const oms_error& err) {
 // when the service fails otherwise.
 constexpr std::string_view kResolveCallerService = "auth.resolve_caller";
 
-// The Idempotency-Key claim of one request; gives the key up unless the
-// request completed, so a failed request can be retried with the same key.
+// The Idempotency-Key claim of one request, made in the request's own
+// transaction (see idempotency.hpp).
 struct IdempotencyClaim {
-    explicit IdempotencyClaim(Database& db) : db(db) {}
-    ~IdempotencyClaim() {
-        if (active() && !completed) IdempotencyStore::abandon(db, scope, key);
-    }
-    bool active() const { return !key.empty(); }
+    std::string scope, key, hash;
+    std::shared_ptr<PendingResult> pending;  // the queued claim
+    bool active() const { return pending != nullptr; }
 
-    // An answer to send instead of running the handler (replay, 422, 409, 400), or nullopt to run it.
-    std::optional<Reply> begin(const RequestContext& ctx) {
+    // A 400 for a malformed key; otherwise queues the claim when a key was sent.
+    std::optional<Reply> begin(RequestContext& ctx) {
         const std::string* given = ctx.header("idempotency-key");
         if (!given) return std::nullopt;
         if (!IdempotencyStore::valid_key(*given))
             return problem(400, "invalid_idempotency_key",
                            "Idempotency-Key must be 1 to 255 visible ASCII characters.", ctx.request_id);
         std::string who = ctx.caller ? "user:" + ctx.caller->user_id : "anonymous";
-        std::string claim_scope = who + " " + ctx.route->method + " " + ctx.route->path;
-        std::string hash = sha256_hex(ctx.method + "\n" + ctx.path + "\n" + ctx.body);
-        auto claim = IdempotencyStore::claim(db, claim_scope, *given, hash);
+        scope = who + " " + ctx.route->method + " " + ctx.route->path;
+        key = *given;
+        hash = sha256_hex(ctx.method + "\n" + ctx.path + "\n" + ctx.body);
+        pending = IdempotencyStore::claim_later(*request_transaction(ctx).lease, scope, key);
+        return std::nullopt;
+    }
+
+    // The answer to send instead of the handler's (replay, 422, 409), or nullopt
+    // when this request holds the key. Waits for the claim if it is still queued.
+    std::optional<Reply> decided(const RequestContext& ctx) {
+        auto claim = IdempotencyStore::outcome(*pending, hash);
         switch (claim.kind) {
-            case IdempotencyStore::Claim::Proceed:
-                scope = std::move(claim_scope);
-                key = *given;
-                return std::nullopt;
-            case IdempotencyStore::Claim::Replay:
-                return std::move(claim.replay);
+            case IdempotencyStore::Claim::Proceed: return std::nullopt;
+            case IdempotencyStore::Claim::Replay: return std::move(claim.replay);
             case IdempotencyStore::Claim::BodyMismatch:
                 return problem(422, "idempotency_key_reused",
                                "This Idempotency-Key was used with another request body.", ctx.request_id);
-            case IdempotencyStore::Claim::InFlight: {
-                Reply r = problem(409, "idempotency_key_in_use",
-                                  "A request with this Idempotency-Key is still being processed; retry shortly.",
-                                  ctx.request_id);
-                r.headers.emplace_back("Retry-After", "1");
-                return r;
-            }
+            case IdempotencyStore::Claim::InFlight: return in_flight(ctx);
         }
         return std::nullopt;
     }
 
-    Database& db;
-    std::string scope, key;
-    bool completed = false;
+    static Reply in_flight(const RequestContext& ctx) {
+        Reply r = problem(409, "idempotency_key_in_use",
+                          "A request with this Idempotency-Key is still being processed; retry shortly.",
+                          ctx.request_id);
+        r.headers.emplace_back("Retry-After", "1");
+        return r;
+    }
 };
 
 std::optional<Reply> resolve_caller(RequestContext& ctx) {
     const ServiceInfo* service = ctx.runtime->find_service(kResolveCallerService);
     if (!service || !ctx.caller) return std::nullopt;
+    // The host's cache of the service's answers (caller_cache.hpp): a hit costs
+    // no round trip; a miss asks the service and keeps its answer, unless an
+    // invalidation arrived meanwhile (the ticket).
+    CallerCache* cache = ctx.runtime->caller_cache();
+    CallerCache::Ticket ticket;
+    if (cache) {
+        if (auto hit = cache->find(ctx.caller->user_id)) {
+            if (!hit->exists) {
+                ctx.caller.reset();
+            } else {
+                if (!hit->user_id.empty()) ctx.caller->user_id = std::move(hit->user_id);
+                ctx.caller->role = std::move(hit->role);
+            }
+            return std::nullopt;
+        }
+        ticket = cache->ticket(ctx.caller->user_id);
+    }
     std::string args = nlohmann::json{{"user_id", ctx.caller->user_id}, {"role", ctx.caller->role}}.dump();
     oms_buffer out;
     oms_error err;
@@ -234,6 +277,7 @@ std::optional<Reply> resolve_caller(RequestContext& ctx) {
     int rc = service->handler(service->user_data, &tx, oms_str{args.data(), args.size()}, &out, &err);
     if (rc != OMS_OK) {
         if (err.status == 401) {
+            if (cache) cache->store(ctx.caller->user_id, CallerCache::Answer{false, {}, {}}, ticket);
             ctx.caller.reset();
             return std::nullopt;
         }
@@ -247,7 +291,9 @@ std::optional<Reply> resolve_caller(RequestContext& ctx) {
         ctx.tx.reset();
         return problem(500, "internal_error", "An internal error occurred.", ctx.request_id);
     }
-    ctx.caller = Principal{who["user_id"].get<std::string>(), who["role"].get<std::string>()};
+    Principal resolved{who["user_id"].get<std::string>(), who["role"].get<std::string>()};
+    if (cache) cache->store(ctx.caller->user_id, CallerCache::Answer{true, resolved.user_id, resolved.role}, ticket);
+    ctx.caller = std::move(resolved);
     return std::nullopt;
 }
 
@@ -259,7 +305,9 @@ Reply run_route(RequestContext& ctx) {
         if (!(route.flags & OMS_ROUTE_RAW_BODY) && !ctx.body.empty()) {
             if (!is_json_content_type(ctx.header("content-type")))
                 return problem(415, "unsupported_media_type", "Send the body as application/json.", ctx.request_id);
-            if (!nesting_within(ctx.body, 64) || !nlohmann::json::accept(ctx.body))
+            // The SDK parses the body (once) and answers 400 for malformed JSON;
+            // nlohmann's parser recurses, so absurd nesting is refused before it.
+            if (!nesting_within(ctx.body, 64))
                 return problem(400, "malformed_json", "The body is not valid JSON.", ctx.request_id);
         }
 
@@ -283,7 +331,7 @@ Reply run_route(RequestContext& ctx) {
 
         if (route.builtin) return route.builtin(ctx);
 
-        IdempotencyClaim idempotency(ctx.runtime->database());
+        IdempotencyClaim idempotency;
         if (route.flags & OMS_ROUTE_IDEMPOTENT) {
             if (auto early = idempotency.begin(ctx)) return std::move(*early);
         }
@@ -294,20 +342,41 @@ Reply run_route(RequestContext& ctx) {
         set_current_request(&ctx);
         int rc = route.handler(route.user_data, &req, &resp, &err);
         set_current_request(nullptr);
+        // The claim decides first: a replay or another request's key wins over
+        // whatever this run of the handler did (it is rolled back).
+        if (idempotency.active()) {
+            std::optional<Reply> decided;
+            try {
+                decided = idempotency.decided(ctx);
+            } catch (const DbError&) {
+                if (rc == OMS_OK) throw;  // the handler succeeded, so this is the claim's own failure
+                // The handler's failed statement aborted the pipeline before the claim was read: its error stands.
+            }
+            if (decided) {
+                ctx.tx.reset();  // rolls back
+                return std::move(*decided);
+            }
+        }
         if (rc != OMS_OK) {
             ctx.tx.reset();  // rolls back
             return from_error(ctx, err);
         }
         if (idempotency.active()) {
             // In the request's transaction: the stored answer and the writes commit together.
-            IdempotencyStore::complete(*request_transaction(ctx).lease, idempotency.scope, idempotency.key,
-                                       resp.reply);
+            IdempotencyStore::complete_later(*request_transaction(ctx).lease, idempotency.scope, idempotency.key,
+                                             idempotency.hash, resp.reply);
         }
         if (ctx.tx) {
             auto tx = std::move(ctx.tx);
-            tx->lease->commit();
+            try {
+                tx->lease->commit();
+            } catch (const DbError& e) {
+                // Another request stored this key first (it began while this one
+                // ran): this one is rolled back; the retry replays that answer.
+                if (idempotency.active() && IdempotencyStore::is_fence(e)) return IdempotencyClaim::in_flight(ctx);
+                throw;
+            }
         }
-        idempotency.completed = true;
         return std::move(resp.reply);
     } catch (const DbError& e) {
         set_current_request(nullptr);
@@ -431,19 +500,28 @@ void send_reply(const std::shared_ptr<HttpServer::Core>& core, const std::shared
         if (!reply.content_type.empty()) h.add(std::make_shared<OutHeader>("Content-Type", reply.content_type));
         for (auto& [k, v] : reply.headers) h.add(std::make_shared<OutHeader>(k, v));
 
-        // Built only when it is written: at LOG_LEVEL=warn this costs nothing.
+        // Built only when it is written (at LOG_LEVEL=warn this costs nothing),
+        // straight into one buffer: no JSON document per request.
         if (spdlog::should_log(spdlog::level::info)) {
             double ms = std::chrono::duration<double, std::milli>(elapsed).count();
-            nlohmann::json line = {{"event", "access"},
-                                   {"request_id", ctx.request_id},
-                                   {"method", ctx.method},
-                                   {"path", ctx.path},
-                                   {"route", ctx.route ? ctx.route->path : ""},
-                                   {"status", reply.status},
-                                   {"duration_ms", std::round(ms * 1000) / 1000},
-                                   {"remote", ctx.remote_address}};
-            if (ctx.caller) line["user_id"] = ctx.caller->user_id;
-            spdlog::info(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+            std::string line;
+            line.reserve(256);
+            line += R"({"event":"access","request_id":)";
+            append_json_string(line, ctx.request_id);
+            line += R"(,"method":)";
+            append_json_string(line, ctx.method);
+            line += R"(,"path":)";
+            append_json_string(line, ctx.path);
+            line += R"(,"route":)";
+            append_json_string(line, ctx.route ? std::string_view(ctx.route->path) : std::string_view());
+            fmt::format_to(std::back_inserter(line), R"(,"status":{},"duration_ms":{:.3f},"remote":)", reply.status, ms);
+            append_json_string(line, ctx.remote_address);
+            if (ctx.caller) {
+                line += R"(,"user_id":)";
+                append_json_string(line, ctx.caller->user_id);
+            }
+            line += '}';
+            spdlog::info(line);
         }
 
         w->send(static_cast<Http::Code>(reply.status), reply.body)

@@ -1,6 +1,7 @@
 #include "runtime.hpp"
 
 #include <dlfcn.h>
+#include <unistd.h>
 #include <openssl/rand.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -10,6 +11,9 @@
 #include <filesystem>
 #include <map>
 #include <set>
+
+#include "caller_cache.hpp"
+#include "notify_listener.hpp"
 
 namespace fs = std::filesystem;
 
@@ -58,6 +62,7 @@ Runtime::Runtime(Config config) : config_(std::move(config)) {
 }
 
 Runtime::~Runtime() {
+    stop_caller_cache();
     shutdown_plugins();
     db_.reset();
     if (g_runtime == this) g_runtime = nullptr;
@@ -240,6 +245,33 @@ Database& Runtime::database() {
     return *db_;
 }
 
+void Runtime::start_caller_cache(size_t capacity, std::chrono::seconds ttl, const std::string& listen_url) {
+    if (caller_cache_ || ttl.count() <= 0) return;
+    caller_cache_ = std::make_unique<CallerCache>(CallerCache::Options{capacity, ttl});
+    NotifyListener::Options o;
+    o.url = listen_url;
+    o.channel = std::string(kCacheInvalidateChannel);
+    // Distinct per process, so an operator (or a test) can tell the hosts' listeners apart.
+    o.application_name = "oms-listener/" + std::to_string(::getpid());
+    CallerCache* cache = caller_cache_.get();
+    cache_listener_ = std::make_unique<NotifyListener>(
+        o,
+        [cache](std::string_view payload) {
+            // "<service>\n<key>"; only the resolve_caller answers are cached here.
+            auto nl = payload.find('\n');
+            std::string_view service = payload.substr(0, nl);
+            std::string_view key = nl == std::string_view::npos ? std::string_view() : payload.substr(nl + 1);
+            if (service == CallerCache::kService) cache->invalidate(key);
+        },
+        [cache](bool listening) { cache->set_listening(listening); });
+    cache_listener_->start();
+}
+
+void Runtime::stop_caller_cache() {
+    if (cache_listener_) cache_listener_->stop();  // reports "down": the cache is flushed and off
+    cache_listener_.reset();
+}
+
 const TokenService& Runtime::tokens() {
     std::call_once(tokens_once_, [this] {
         std::string secret = config_.get("JWT_SECRET");
@@ -272,7 +304,10 @@ oms_tx& request_transaction(RequestContext& ctx) {
         auto tx = std::make_unique<oms_tx>();
         tx->runtime = ctx.runtime;
         tx->lease.emplace(ctx.runtime->database().acquire());
-        tx->lease->begin();
+        // A read-only route's statements run without BEGIN/COMMIT (see OMS_ROUTE_READ_ONLY).
+        // (An idempotent route is never read-only: its claim lives in the transaction.)
+        uint32_t flags = ctx.route ? ctx.route->flags : 0;
+        if (!(flags & OMS_ROUTE_READ_ONLY) || (flags & OMS_ROUTE_IDEMPOTENT)) tx->lease->begin();
         ctx.tx = std::move(tx);
     }
     return *ctx.tx;

@@ -28,6 +28,8 @@ namespace oms::host {
 class Runtime;
 struct RequestContext;
 class HttpMetrics;
+class CallerCache;
+class NotifyListener;
 
 // A plugin that cannot be loaded or initialised: printed as one line, exit 2.
 struct PluginError : std::runtime_error {
@@ -142,6 +144,14 @@ public:
     std::shared_ptr<spdlog::logger> plugin_logger() const { return plugin_log_; }
     std::chrono::steady_clock::time_point started() const { return started_; }
 
+    // The cache of auth.resolve_caller answers and the LISTEN connection that
+    // keeps it honest (caller_cache.hpp). Null unless `serve` started it with
+    // a TTL above 0; CLI commands never cache. `listen_url` is the database
+    // the listener connects to (outside the pool).
+    void start_caller_cache(size_t capacity, std::chrono::seconds ttl, const std::string& listen_url);
+    void stop_caller_cache();  // joins the listener; the cache stays, off (every lookup misses)
+    CallerCache* caller_cache() const { return caller_cache_.get(); }
+
     // Registration entry points used by the C API while a plugin's init runs.
     LoadedPlugin* registering() const { return registering_; }
     void add_migration(MigrationInfo m);
@@ -174,6 +184,8 @@ private:
     std::once_flag db_once_;
     std::shared_ptr<spdlog::logger> plugin_log_;
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+    std::unique_ptr<CallerCache> caller_cache_;
+    std::unique_ptr<NotifyListener> cache_listener_;
 };
 
 // Per-request state shared by the HTTP layer and the C API.
@@ -231,7 +243,9 @@ struct oms_tx {
 };
 struct oms_result {
     explicit oms_result(oms::host::QueryResult r) : res(std::move(r)) {}
-    oms::host::QueryResult res;
+    explicit oms_result(std::shared_ptr<oms::host::PendingResult> p) : res(nullptr), pending(std::move(p)) {}
+    oms::host::QueryResult res;  // no rows until a pending answer was waited for
+    std::shared_ptr<oms::host::PendingResult> pending;  // tx_query_deferred's answer, until result_wait
 };
 struct oms_request {
     oms::host::RequestContext* ctx;

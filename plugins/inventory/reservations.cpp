@@ -151,16 +151,42 @@ void set_default_ttl(int64_t seconds) { default_ttl_seconds = seconds; }
 oms::json reserve(oms::Tx& tx, const oms::json& args) {
     ReserveRequest req = parse_reserve(args);
 
+    // Two statements in one round trip: lock the products (in product_id
+    // order) and reserve. The reservation's availability guard is checked
+    // under those locks, so the stock seen is the stock changed: never
+    // oversold, whatever runs concurrently. One reservation per order: if the
+    // order already holds any (a second call would double-hold stock), the
+    // statement changes nothing. When some line cannot be reserved, the
+    // locked rows (read before the change) say why, and the error rolls back
+    // what the statement did reserve.
     std::map<std::string, oms::Row> found;  // product_id → its locked row
+    std::optional<oms::Result> inserted;
     if (!req.lines.empty()) {
         StockDeltas deltas;
-        for (const auto& l : req.lines) deltas[l.product_id].reserved = l.quantity;
-        // Checked under the rows' locks, so the stock seen is the stock that
-        // will be changed: never oversold, whatever runs concurrently.
-        for (const auto& row : lock_products(tx, deltas)) found.emplace(row.get<std::string>("product_id"), row);
+        std::vector<std::string> product_ids;
+        std::vector<int64_t> quantities;
+        for (const auto& l : req.lines) {
+            deltas[l.product_id].reserved = l.quantity;
+            product_ids.push_back(l.product_id);
+            quantities.push_back(l.quantity);
+        }
+        auto locked = lock_products_later(tx, deltas);
+        auto held = tx.query_later(
+            "WITH held AS ("
+            "  UPDATE inventory_products p SET reserved = p.reserved + w.quantity, updated_at = now()"
+            "  FROM unnest($2::uuid[], $4::integer[]) AS w(product_id, quantity)"
+            "  WHERE p.product_id = w.product_id AND p.on_hand - p.reserved >= w.quantity"
+            "    AND NOT EXISTS (SELECT 1 FROM inventory_reservations r WHERE r.order_id = $1::uuid)"
+            "  RETURNING p.product_id, w.quantity)"
+            " INSERT INTO inventory_reservations (order_id, product_id, quantity, status, expires_at)"
+            " SELECT $1::uuid, product_id, quantity, 'active', now() + $3::bigint * interval '1 second' FROM held"
+            " RETURNING expires_at",
+            req.order_id, product_ids, req.ttl_seconds, quantities);
+        for (const auto& row : locked.get()) found.emplace(row.get<std::string>("product_id"), row);
+        inserted = held.get();
     }
 
-    // Every item is checked before anything is written, and the error names them all.
+    // Every item is checked, and the error names them all.
     struct Unknown {
         size_t index;
         std::string id;  // as the caller wrote it
@@ -196,31 +222,10 @@ oms::json reserve(oms::Tx& tx, const oms::json& args) {
         throw oms::Error(409, "insufficient_stock", "Not enough stock for " + join(short_skus) + ".",
                          std::move(short_fields));
 
-    // Stock and reservation rows in one statement (one round trip). The
-    // availability guard repeats the check above, which the locks make exact.
-    // One reservation per order: if the order already holds any (a second
-    // call would double-hold stock), the statement changes nothing.
-    std::vector<std::string> product_ids;
-    std::vector<int64_t> quantities;
-    for (const auto& l : req.lines) {
-        product_ids.push_back(l.product_id);
-        quantities.push_back(l.quantity);
-    }
-    auto inserted = tx.query(
-        "WITH held AS ("
-        "  UPDATE inventory_products p SET reserved = p.reserved + w.quantity, updated_at = now()"
-        "  FROM unnest($2::uuid[], $4::integer[]) AS w(product_id, quantity)"
-        "  WHERE p.product_id = w.product_id AND p.on_hand - p.reserved >= w.quantity"
-        "    AND NOT EXISTS (SELECT 1 FROM inventory_reservations r WHERE r.order_id = $1::uuid)"
-        "  RETURNING p.product_id, w.quantity)"
-        " INSERT INTO inventory_reservations (order_id, product_id, quantity, status, expires_at)"
-        " SELECT $1::uuid, product_id, quantity, 'active', now() + $3::bigint * interval '1 second' FROM held"
-        " RETURNING expires_at",
-        req.order_id, product_ids, req.ttl_seconds, quantities);
-    if (inserted.empty())
+    if (inserted->empty())
         throw oms::conflict("reservation_exists", "Order " + req.order_id + " already has reservations.");
-    if (inserted.size() != req.lines.size())
-        throw std::runtime_error("reserved " + std::to_string(inserted.size()) + " of " +
+    if (inserted->size() != req.lines.size())
+        throw std::runtime_error("reserved " + std::to_string(inserted->size()) + " of " +
                                  std::to_string(req.lines.size()) + " locked products");
 
     oms::json items = oms::json::array();
@@ -233,7 +238,7 @@ oms::json reserve(oms::Tx& tx, const oms::json& args) {
                          {"currency", row.get<std::string>("currency")},
                          {"quantity", l.quantity}});
     }
-    return {{"items", std::move(items)}, {"expires_at", inserted.at(0).time("expires_at")}};
+    return {{"items", std::move(items)}, {"expires_at", inserted->at(0).time("expires_at")}};
 }
 
 oms::json commit(oms::Tx& tx, const oms::json& args) {

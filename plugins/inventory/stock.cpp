@@ -4,15 +4,17 @@
 
 namespace inventory {
 
-oms::Result lock_products(oms::Tx& tx, const StockDeltas& products) {
+oms::Pending lock_products_later(oms::Tx& tx, const StockDeltas& products) {
     std::vector<std::string> ids;
     for (const auto& [id, _] : products) ids.push_back(id);
     // ORDER BY before the lock: rows are locked in product_id order.
-    return tx.query(std::string("SELECT ") + kProductColumns +
-                        " FROM inventory_products WHERE product_id = ANY($1::uuid[])"
-                        " ORDER BY product_id FOR UPDATE",
-                    ids);
+    return tx.query_later(std::string("SELECT ") + kProductColumns +
+                              " FROM inventory_products WHERE product_id = ANY($1::uuid[])"
+                              " ORDER BY product_id FOR UPDATE",
+                          ids);
 }
+
+oms::Result lock_products(oms::Tx& tx, const StockDeltas& products) { return lock_products_later(tx, products).get(); }
 
 void apply_stock_deltas(oms::Tx& tx, const StockDeltas& deltas) {
     std::vector<std::string> ids;

@@ -21,6 +21,8 @@ using StockDeltas = std::map<std::string, StockDelta>;
 
 // Locks the products (in product_id order) and returns their current rows
 // with kProductColumns; unknown ids are simply absent.
+// The same statement queued (see oms::Tx::query_later).
+oms::Pending lock_products_later(oms::Tx& tx, const StockDeltas& products);
 oms::Result lock_products(oms::Tx& tx, const StockDeltas& products);
 
 // Applies the deltas to products the caller has locked. The table's CHECKs

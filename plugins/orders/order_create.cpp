@@ -24,12 +24,12 @@ int64_t checked_line_total(int64_t quantity, int64_t unit_price, const std::stri
 
 std::string place_order(oms::Tx& tx, const NewOrder& order, const std::string& customer_id, const Actor& actor) {
     // The order row first: the reservation is keyed by its id. Its total is
-    // set below, once the catalogue's prices are known.
-    std::string id = tx.query("INSERT INTO orders (customer_id, status, currency, total_amount) "
-                              "VALUES ($1::uuid, 'pending', $2, 0) RETURNING id",
-                              customer_id, order.currency)
-                         .at(0)
-                         .get<std::string>("id");
+    // set below, once the catalogue's prices are known. The id is made here,
+    // so the insert is queued and travels with the reservation's statements.
+    std::string id = oms::new_uuid();
+    tx.exec_later("INSERT INTO orders (id, customer_id, status, currency, total_amount) "
+                  "VALUES ($1::uuid, $2::uuid, 'pending', $3, 0)",
+                  id, customer_id, order.currency);
 
     oms::json wanted = oms::json::array();
     for (const auto& item : order.items)
@@ -85,7 +85,7 @@ std::string place_order(oms::Tx& tx, const NewOrder& order, const std::string& c
 
     // Every line, the total and the first history row (what record_history
     // writes for later moves) in one statement: one round trip, however many lines.
-    tx.exec("WITH lines AS ("
+    tx.exec_later("WITH lines AS ("
             "  INSERT INTO order_items (order_id, line, product_id, sku, name, quantity, unit_price, line_total)"
             "  SELECT $1::uuid, l.line, l.product_id, l.sku, l.name, l.quantity, l.unit_price, l.line_total"
             "  FROM jsonb_to_recordset($2::jsonb) AS l(line integer, product_id uuid, sku text, name text,"

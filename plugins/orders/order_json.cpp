@@ -43,16 +43,19 @@ oms::json order_with_items(const oms::Row& row) {
     return order;
 }
 
-std::optional<oms::json> load_order(oms::Tx& tx, const std::string& order_id) {
-    auto row = tx.query(std::string("SELECT ") + kOrderColumns + ", " + kItemsColumn + R"(,
+oms::Pending load_order_later(oms::Tx& tx, const std::string& order_id) {
+    return tx.query_later(std::string("SELECT ") + kOrderColumns + ", " + kItemsColumn + R"(,
           (SELECT coalesce(json_agg(json_build_object(
                      'from', h.from_status, 'to', h.to_status, 'actor', h.actor, 'reason', h.reason,
                      'at', h.created_at)
                    ORDER BY h.id), '[]')
              FROM order_status_history h WHERE h.order_id = o.id) AS history
         FROM orders o WHERE o.id = $1::uuid)",
-                        order_id)
-                   .first();
+                          order_id);
+}
+
+std::optional<oms::json> order_from(const oms::Result& rows) {
+    auto row = rows.first();
     if (!row) return std::nullopt;
 
     oms::json order = order_with_items(*row);
@@ -63,6 +66,10 @@ std::optional<oms::json> load_order(oms::Tx& tx, const std::string& order_id) {
     }
     order["history"] = std::move(history);
     return order;
+}
+
+std::optional<oms::json> load_order(oms::Tx& tx, const std::string& order_id) {
+    return order_from(load_order_later(tx, order_id).get());
 }
 
 oms::json payments_of(oms::Tx& tx, const std::string& order_id) {

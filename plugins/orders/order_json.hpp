@@ -24,9 +24,13 @@ oms::json order_summary(const oms::Row& row);
 // The order's own fields and its items, from a row of kOrderColumns and kItemsColumn.
 oms::json order_with_items(const oms::Row& row);
 
-// The order with its items and history, in one round trip (PostgreSQL
+// The order with its items and history, in one statement (PostgreSQL
 // aggregates them). nullopt when there is no such order.
 std::optional<oms::json> load_order(oms::Tx& tx, const std::string& order_id);
+// The same statement queued (sent with the next one that needs an answer),
+// and the order read from its answer.
+oms::Pending load_order_later(oms::Tx& tx, const std::string& order_id);
+std::optional<oms::json> order_from(const oms::Result& rows);
 
 // The order's payments from the payments plugin's payments.for_order
 // service; [] when no payments plugin is loaded.

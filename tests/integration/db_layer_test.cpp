@@ -107,3 +107,97 @@ TEST(DbLayer, ATransactionThatRunsNothingSendsNothing) {
     c.rollback();
     EXPECT_EQ(c.query("SELECT 1").value(0, 0), "1");
 }
+
+// Statements queued with query_later travel together, in order, with the
+// statement that needs an answer (one libpq pipeline: one round trip).
+TEST(DbLayer, QueuedStatementsTravelTogetherInOrder) {
+    TestDatabase tdb;
+    tdb.exec("CREATE TABLE q (id int PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())");
+    Database db(options(tdb));
+    {
+        auto c = db.acquire();
+        c.begin();
+        auto first = c.query_later("INSERT INTO q (id) VALUES ($1) RETURNING id", {std::string("1")});
+        auto second = c.query_later("INSERT INTO q (id) VALUES ($1) RETURNING id", {std::string("2")});
+        EXPECT_FALSE(first->arrived);  // nothing sent yet
+        EXPECT_FALSE(c.in_transaction());
+        auto both = c.query("SELECT count(*) FROM q");  // sends BEGIN, both inserts and this: one pipeline
+        EXPECT_TRUE(first->arrived && second->arrived);
+        EXPECT_EQ(both.value(0, 0), "2");  // in order: the inserts ran before the count
+        EXPECT_EQ(Database::Lease::wait(*second).value(0, 0), "2");
+        c.commit();
+    }
+    EXPECT_EQ(count(tdb, "q"), "2");
+    {  // what is still queued at commit is sent with the COMMIT
+        auto c = db.acquire();
+        c.begin();
+        auto pending = c.query_later("INSERT INTO q (id) VALUES ($1)", {std::string("3")});
+        c.commit();
+        EXPECT_TRUE(pending->arrived);
+        EXPECT_FALSE(pending->error);
+    }
+    EXPECT_EQ(count(tdb, "q"), "3");
+    {  // a rolled-back transaction never sends its queue, and says so to whoever waits
+        auto c = db.acquire();
+        c.begin();
+        auto pending = c.query_later("INSERT INTO q (id) VALUES ($1)", {std::string("4")});
+        c.rollback();
+        EXPECT_THROW(Database::Lease::wait(*pending), DbError);
+    }
+    EXPECT_EQ(count(tdb, "q"), "3");
+    EXPECT_EQ(db.stats().connections_dropped, 0u);
+}
+
+// A queued statement that fails aborts the rest of its pipeline and fails the
+// commit; the statements after it report the same error.
+TEST(DbLayer, AFailingQueuedStatementFailsWhatFollowsAndTheCommit) {
+    TestDatabase tdb;
+    tdb.exec("CREATE TABLE f (id int PRIMARY KEY); INSERT INTO f VALUES (1)");
+    Database db(options(tdb));
+    {
+        auto c = db.acquire();
+        c.begin();
+        auto dup = c.query_later("INSERT INTO f VALUES ($1)", {std::string("1")});
+        auto after = c.query_later("INSERT INTO f VALUES ($1)", {std::string("2")});
+        try {
+            c.commit();
+            FAIL() << "the commit must fail";
+        } catch (const DbError& e) {
+            EXPECT_EQ(e.sqlstate, "23505");
+        }
+        EXPECT_THROW(Database::Lease::wait(*dup), DbError);
+        try {
+            Database::Lease::wait(*after);
+            FAIL() << "a statement after the failure never ran";
+        } catch (const DbError& e) {
+            EXPECT_EQ(e.sqlstate, "23505");
+        }
+    }
+    EXPECT_EQ(count(tdb, "f"), "1");
+    {  // the connection is clean for the next lease
+        auto c = db.acquire();
+        EXPECT_FALSE(c.in_transaction());
+        EXPECT_EQ(c.query("SELECT count(*) FROM f").value(0, 0), "1");
+    }
+}
+
+// A handler that catches a failed statement and carries on must not get a
+// successful commit: PostgreSQL answers COMMIT of an aborted transaction
+// with ROLLBACK, and the lease reports it.
+TEST(DbLayer, CommitOfAnAbortedTransactionIsAnError) {
+    TestDatabase tdb;
+    tdb.exec("CREATE TABLE a (id int PRIMARY KEY); INSERT INTO a VALUES (1)");
+    Database db(options(tdb));
+    auto c = db.acquire();
+    c.begin();
+    c.query("INSERT INTO a VALUES ($1)", {std::string("2")});
+    EXPECT_THROW(c.query("INSERT INTO a VALUES ($1)", {std::string("1")}), DbError);  // caught and ignored...
+    try {
+        c.commit();
+        FAIL() << "COMMIT of an aborted transaction must fail";
+    } catch (const DbError& e) {
+        EXPECT_EQ(e.code, "transaction_aborted");
+    }
+    EXPECT_FALSE(c.in_transaction());
+    EXPECT_EQ(count(tdb, "a"), "1");  // the row inserted before the failure did not commit
+}

@@ -1,6 +1,9 @@
 // The host's Idempotency-Key store, on a test route that opts in
 // (POST /probe/idempotent): replay, another body, in flight, races,
-// failed first attempts, per-caller scope, and crashed claims.
+// failed first attempts, per-caller scope, a key held elsewhere, and fencing.
+#include <libpq-fe.h>
+
+#include <chrono>
 #include <future>
 #include <thread>
 
@@ -120,20 +123,51 @@ TEST_F(Idempotency, BadKeysAre400) {
     expect_problem(post({{"name", "badkey"}}, "has space"), 400, "invalid_idempotency_key");
 }
 
-TEST_F(Idempotency, AClaimLeftByACrashedHostIsTakenOverOnceStale) {
-    std::string body = nlohmann::json({{"name", "crashed-1"}}).dump();
-    // What a host that died mid-request leaves behind: an in-flight claim.
+// A request on another host holds the key (its transaction's advisory lock):
+// this one is refused at once, and its handler's statements never run.
+TEST_F(Idempotency, AKeyHeldByARunningRequestIs409AtOnceAndRunsNothing) {
+    PGconn* other = PQconnectdb(db_->url().c_str());
+    ASSERT_EQ(PQstatus(other), CONNECTION_OK);
+    auto run = [&](const char* sql) {
+        PGresult* r = PQexec(other, sql);
+        EXPECT_TRUE(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK)
+            << PQerrorMessage(other);
+        PQclear(r);
+    };
+    run("BEGIN");
+    run("SELECT pg_advisory_xact_lock(hashtextextended('anonymous POST /probe/idempotent' || E'\\n' || 'key-held', 0))");
+    auto start = std::chrono::steady_clock::now();
+    auto held = post({{"name", "held-1"}}, "key-held");
+    auto took = std::chrono::steady_clock::now() - start;
+    expect_problem(held, 409, "idempotency_key_in_use");
+    EXPECT_LT(took, 500ms) << "a held key is refused without waiting for its holder";
+    run("COMMIT");  // the other request ended without storing an answer (it failed): the key is free
+    PQfinish(other);
+    EXPECT_EQ(items_named("held-1"), 0);
+    auto retried = post({{"name", "held-1"}}, "key-held");
+    EXPECT_EQ(retried.status, 201) << retried;
+    EXPECT_EQ(items_named("held-1"), 1);
+}
+
+// Fencing: a request can never commit over an answer another request stored
+// for its key while it ran (here stored behind its back, as a request that
+// had taken the key over would); it is rolled back and its retry replays.
+TEST_F(Idempotency, ARequestNeverCommitsOverAnAnswerStoredWhileItRan) {
+    nlohmann::json body = {{"name", "fenced-1"}, {"sleep_ms", 600}};
+    auto slow = std::async(std::launch::async, [&] { return post(body, "key-fenced"); });
+    std::this_thread::sleep_for(250ms);  // the slow request holds its claim and runs
     db_->query(
-        "INSERT INTO oms_idempotency_keys (scope, key, request_hash, locked_at) VALUES "
-        "('anonymous POST /probe/idempotent', 'key-crashed', "
-        " encode(sha256(convert_to('POST' || E'\\n' || '/probe/idempotent' || E'\\n' || $1, 'UTF8')), 'hex'), $2::timestamptz)",
-        {body, std::string("now")});
-    auto fresh = http_request(host_->port(), "POST", "/probe/idempotent", body,
-                              {{"Content-Type", "application/json"}, {"Idempotency-Key", "key-crashed"}});
-    expect_problem(fresh, 409, "idempotency_key_in_use");  // recent: perhaps still running elsewhere
-    db_->exec("UPDATE oms_idempotency_keys SET locked_at = now() - interval '2 minutes' WHERE key = 'key-crashed'");
-    auto taken = http_request(host_->port(), "POST", "/probe/idempotent", body,
-                              {{"Content-Type", "application/json"}, {"Idempotency-Key", "key-crashed"}});
-    EXPECT_EQ(taken.status, 201) << taken;
-    EXPECT_EQ(db_->scalar("SELECT state FROM oms_idempotency_keys WHERE key = 'key-crashed'"), "completed");
+        "INSERT INTO oms_idempotency_keys (scope, key, request_hash, state, response_status, response_headers, "
+        "                                  response_body, completed_at) "
+        "VALUES ('anonymous POST /probe/idempotent', 'key-fenced', "
+        " encode(sha256(convert_to('POST' || E'\\n' || '/probe/idempotent' || E'\\n' || $1, 'UTF8')), 'hex'), "
+        " 'completed', 201, '{\"Content-Type\": \"application/json\"}', '{\"stored\":\"elsewhere\"}', now())",
+        {body.dump()});
+    auto fenced = slow.get();
+    expect_problem(fenced, 409, "idempotency_key_in_use");
+    EXPECT_EQ(items_named("fenced-1"), 0) << "the fenced request's writes were rolled back";
+    auto retried = post(body, "key-fenced");
+    EXPECT_EQ(retried.status, 201) << retried;
+    EXPECT_EQ(retried.body, "{\"stored\":\"elsewhere\"}");
+    EXPECT_EQ(retried.header("Idempotent-Replayed"), "true");
 }

@@ -26,11 +26,12 @@ protected:
 
 TEST_F(Sdk, PluginMigrationsRanAndAreInTheLedger) {
     auto rows = db_->query("SELECT plugin, version, name FROM oms_migrations ORDER BY plugin, version");
-    ASSERT_EQ(rows.size(), 3u) << rows;
+    ASSERT_EQ(rows.size(), 4u) << rows;  // the host's three, the probe's one
     EXPECT_EQ(rows[0]["plugin"], "oms");
     EXPECT_EQ(rows[1]["plugin"], "oms");
-    EXPECT_EQ(rows[2]["plugin"], "probe");
-    EXPECT_EQ(rows[2]["name"], "0001_probe_tables.sql");
+    EXPECT_EQ(rows[2]["plugin"], "oms");
+    EXPECT_EQ(rows[3]["plugin"], "probe");
+    EXPECT_EQ(rows[3]["name"], "0001_probe_tables.sql");
     EXPECT_EQ(db_->scalar("SELECT to_regclass('probe_items') IS NOT NULL"), "t");
 }
 

@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 #define OMS_ABI_MAJOR 1u
-#define OMS_ABI_MINOR 0u
+#define OMS_ABI_MINOR 1u
 
 /* The one symbol a plugin exports. */
 #define OMS_PLUGIN_ENTRY_SYMBOL "oms_plugin_entry"
@@ -78,6 +78,12 @@ typedef struct oms_command_args oms_command_args; /* parsed options of one CLI c
 #define OMS_ROUTE_IDEMPOTENT 4u   /* honour the Idempotency-Key header: the host replays the first
                                     answer for the same key and body, and stores it in the
                                     request's transaction (see the README) */
+#define OMS_ROUTE_READ_ONLY 8u    /* ABI 1.1: the handler only reads. Its request_tx runs each
+                                    statement without BEGIN/COMMIT round trips (an implicit
+                                    transaction per round trip: READ COMMITTED gives every
+                                    statement its own snapshot either way). Only for handlers
+                                    that never write: a write there commits at once, whatever
+                                    the handler answers afterwards. */
 
 /* Route handler: read `req`, write `resp`, return OMS_OK; or fill `err` and
  * return OMS_FAIL (the host answers with problem+json). The request's
@@ -302,7 +308,33 @@ typedef struct oms_host_api {
      * (e.g. Retry-After on a 429). */
     void (*error_add_header)(oms_error* err, oms_str name, oms_str value);
 
-    /* ABI 1.0 ends here; later minors append below. */
+    /* ABI 1.0 ends here; later minors append below. Before calling one of
+     * these, check that `struct_size` covers it (the C++ SDK does). */
+
+    /* ---- ABI 1.1 ---- */
+
+    /* A statement sent later: it is queued on `tx` and travels, in one round
+     * trip, with the next statement that needs an answer (tx_query,
+     * result_wait on any queued result) or with the commit. Use it for
+     * independent statements, yours and other plugins' (through services),
+     * so that they do not wait for each other. `out` is readable only after
+     * result_wait returned OMS_OK; free it with result_free as usual. When a
+     * queued statement fails, PostgreSQL aborts the transaction: result_wait
+     * and every later statement report the failure, and so does the commit. */
+    int (*tx_query_deferred)(oms_tx* tx, oms_str sql, const oms_param* params, size_t param_count,
+                             oms_result** out, oms_error* err);
+    /* Sends what is queued (when `res` has not arrived yet) and reports the
+     * outcome of `res`'s statement. Immediate results (tx_query) are OMS_OK. */
+    int (*result_wait)(oms_result* res, oms_error* err);
+
+    /* Cached answers. The host keeps a per-host cache of the answers of
+     * `auth.resolve_caller` (who a token's subject is now: every authenticated
+     * request needs it), keyed by the user id. A plugin that changes what such
+     * an answer would be calls this inside the changing transaction: every
+     * host drops the entry when the transaction commits (PostgreSQL
+     * LISTEN/NOTIFY), and not at all if it rolls back. `key` empty: drop
+     * every entry of `service`. */
+    int (*cache_invalidate)(oms_tx* tx, oms_str service, oms_str key, oms_error* err);
 } oms_host_api;
 
 /* ---- What the plugin exports -------------------------------------------- */

@@ -25,6 +25,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cerrno>
+#include <cstddef>
+#include <sys/random.h>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -114,11 +116,44 @@ inline bool is_uuid(std::string_view s) {
     return true;
 }
 
+// A new random (version 4) UUID in lower case, e.g. for a row whose id the
+// following statements need before the row's INSERT has answered.
+inline std::string new_uuid() {
+    unsigned char b[16];
+    size_t got = 0;
+    while (got < sizeof b) {
+        ssize_t n = getrandom(b + got, sizeof b - got, 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw std::runtime_error("getrandom failed");
+        }
+        got += static_cast<size_t>(n);
+    }
+    b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
+    b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
+    static const char* hex = "0123456789abcdef";
+    std::string out;
+    out.reserve(36);
+    for (int i = 0; i < 16; ++i) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
+        out.push_back(hex[b[i] >> 4]);
+        out.push_back(hex[b[i] & 15]);
+    }
+    return out;
+}
+
 // ---------------------------------------------------------------------------
 namespace detail {
 
 inline const oms_host_api* host = nullptr;  // set once by init, per plugin
 inline oms_plugin* self = nullptr;
+
+// Whether the host's function table reaches `field` (an ABI 1.1+ function on
+// a 1.0 host does not): `OMS_HOST_HAS(cache_invalidate)`.
+#define OMS_HOST_HAS(field) \
+    (::oms::detail::host->struct_size >= offsetof(oms_host_api, field) + sizeof(::oms::detail::host->field))
+// The end of ABI 1.0's table: what every host offers.
+inline constexpr size_t kAbi10TableSize = offsetof(oms_host_api, error_add_header) + sizeof(void*);
 
 inline oms_str str(std::string_view s) { return oms_str{s.data(), s.size()}; }
 inline std::string_view view(oms_str s) { return s.data ? std::string_view(s.data, s.len) : std::string_view(); }
@@ -127,11 +162,26 @@ inline std::optional<std::string_view> maybe(oms_str s) {
     return std::string_view(s.data, s.len);
 }
 
-// Owns one oms_error handle for the duration of a host call.
+// One clean error handle per thread, kept for the next ErrorSlot.
+struct SpareError {
+    oms_error* err = nullptr;
+    ~SpareError() {
+        if (err && host) host->error_free(err);
+    }
+};
+inline thread_local SpareError spare_error;
+
+// Lends an oms_error handle for the duration of a host call. Most calls
+// succeed and leave it untouched: such a handle goes back to a per-thread
+// spare instead of being freed, so a successful call allocates nothing.
 class ErrorSlot {
 public:
-    ErrorSlot() : err_(host->error_new()) {}
-    ~ErrorSlot() { host->error_free(err_); }
+    ErrorSlot() : err_(spare_error.err ? std::exchange(spare_error.err, nullptr) : host->error_new()) {}
+    ~ErrorSlot() {
+        bool clean = host->error_status(err_) == 0 && host->error_field_count(err_) == 0;
+        if (clean && !spare_error.err) spare_error.err = err_;
+        else host->error_free(err_);
+    }
     ErrorSlot(const ErrorSlot&) = delete;
     ErrorSlot& operator=(const ErrorSlot&) = delete;
     oms_error* get() const { return err_; }
@@ -244,34 +294,62 @@ inline std::string to_rfc3339(std::string_view pg) {
     return out;
 }
 
-class Result;
+namespace detail {
+// One result and its column names, read once (rows look columns up by name).
+struct ResultData {
+    explicit ResultData(oms_result* r) : res(r) {
+        size_t n = host->result_columns(r);
+        names.reserve(n);
+        for (size_t c = 0; c < n; ++c) names.push_back(view(host->result_column_name(r, c)));
+    }
+    ~ResultData() { host->result_free(res); }
+    ResultData(const ResultData&) = delete;
+    ResultData& operator=(const ResultData&) = delete;
+    size_t column(std::string_view name) const {
+        for (size_t c = 0; c < names.size(); ++c)
+            if (names[c] == name) return c;
+        throw std::runtime_error("no column named " + std::string(name));
+    }
+    oms_result* res;
+    std::vector<std::string_view> names;  // the host's strings, valid while res lives
+};
+}  // namespace detail
 
 // A row of a Result. It shares ownership of the result, so
 // `auto row = tx.query(...).at(0);` stays valid after the Result is gone.
 class Row {
 public:
-    Row(std::shared_ptr<oms_result> res, size_t row) : res_(std::move(res)), row_(row) {}
+    Row(std::shared_ptr<const detail::ResultData> data, size_t row) : data_(std::move(data)), row_(row) {}
 
-    bool is_null(std::string_view column) const;
-    std::string_view text(std::string_view column) const;  // "" for NULL; valid while the row lives
+    bool is_null(std::string_view column) const {
+        return detail::host->result_is_null(data_->res, row_, data_->column(column)) != 0;
+    }
+    // "" for NULL; valid while the row lives.
+    std::string_view text(std::string_view column) const {
+        return detail::view(detail::host->result_value(data_->res, row_, data_->column(column)));
+    }
 
     // The column converted to T: std::string, std::string_view (valid while the
     // row lives), integers, bool, floating point or json. Throws if the value
     // is NULL (use get_optional) or does not convert; a missing column name throws.
     template <class T>
     T get(std::string_view column) const {
-        if (is_null(column)) throw std::runtime_error("column " + std::string(column) + " is NULL");
-        return convert<T>(text(column), column);
+        size_t c = data_->column(column);
+        if (detail::host->result_is_null(data_->res, row_, c))
+            throw std::runtime_error("column " + std::string(column) + " is NULL");
+        return convert<T>(detail::view(detail::host->result_value(data_->res, row_, c)), column);
     }
     template <class T>
     std::optional<T> get_optional(std::string_view column) const {
-        if (is_null(column)) return std::nullopt;
-        return convert<T>(text(column), column);
+        size_t c = data_->column(column);
+        if (detail::host->result_is_null(data_->res, row_, c)) return std::nullopt;
+        return convert<T>(detail::view(detail::host->result_value(data_->res, row_, c)), column);
     }
     // A timestamptz column as RFC 3339 UTC, or JSON null.
     json time(std::string_view column) const {
-        if (is_null(column)) return nullptr;
-        return to_rfc3339(text(column));
+        auto v = get_optional<std::string_view>(column);
+        if (!v) return nullptr;
+        return to_rfc3339(*v);
     }
 
 private:
@@ -299,40 +377,32 @@ private:
         }
     }
 
-    std::shared_ptr<oms_result> res_;
+    std::shared_ptr<const detail::ResultData> data_;
     size_t row_;
 };
-
-namespace detail {
-inline size_t column_index(oms_result* res, std::string_view name) {
-    for (size_t c = 0, n = host->result_columns(res); c < n; ++c)
-        if (view(host->result_column_name(res, c)) == name) return c;
-    throw std::runtime_error("no column named " + std::string(name));
-}
-}  // namespace detail
 
 // The rows of one query, in PostgreSQL's text form.
 class Result {
 public:
-    explicit Result(oms_result* r) : res_(r, [](oms_result* p) { detail::host->result_free(p); }) {}
+    explicit Result(oms_result* r) : data_(std::make_shared<const detail::ResultData>(r)) {}
 
-    size_t size() const { return detail::host->result_rows(res_.get()); }
+    size_t size() const { return detail::host->result_rows(data_->res); }
     bool empty() const { return size() == 0; }
-    uint64_t affected() const { return detail::host->result_affected(res_.get()); }
-    Row operator[](size_t i) const { return Row(res_, i); }
+    uint64_t affected() const { return detail::host->result_affected(data_->res); }
+    Row operator[](size_t i) const { return Row(data_, i); }
     Row at(size_t i) const {
         if (i >= size()) throw std::out_of_range("row index out of range");
-        return Row(res_, i);
+        return Row(data_, i);
     }
     std::optional<Row> first() const {
         if (empty()) return std::nullopt;
-        return Row(res_, 0);
+        return Row(data_, 0);
     }
 
-    size_t column(std::string_view name) const { return detail::column_index(res_.get(), name); }
-    bool is_null(size_t row, size_t col) const { return detail::host->result_is_null(res_.get(), row, col) != 0; }
+    size_t column(std::string_view name) const { return data_->column(name); }
+    bool is_null(size_t row, size_t col) const { return detail::host->result_is_null(data_->res, row, col) != 0; }
     std::string_view value(size_t row, size_t col) const {
-        return detail::view(detail::host->result_value(res_.get(), row, col));
+        return detail::view(detail::host->result_value(data_->res, row, col));
     }
 
     struct iterator {
@@ -349,15 +419,35 @@ public:
     iterator end() const { return {this, size()}; }
 
 private:
-    std::shared_ptr<oms_result> res_;
+    std::shared_ptr<const detail::ResultData> data_;
 };
 
-inline bool Row::is_null(std::string_view column) const {
-    return detail::host->result_is_null(res_.get(), row_, detail::column_index(res_.get(), column)) != 0;
-}
-inline std::string_view Row::text(std::string_view column) const {
-    return detail::view(detail::host->result_value(res_.get(), row_, detail::column_index(res_.get(), column)));
-}
+// The answer of a statement sent later (Tx::query_later); get() waits for it,
+// sending whatever the transaction has queued in one round trip.
+class Pending {
+public:
+    Result get() {
+        if (!res_) throw std::logic_error("Pending::get() is called once");
+        if (!waited_) {
+            detail::ErrorSlot err;
+            if (detail::host->result_wait(res_, err.get()) != OMS_OK) err.raise();
+            waited_ = true;
+        }
+        return Result(std::exchange(res_, nullptr));
+    }
+    Pending(Pending&& o) noexcept : res_(std::exchange(o.res_, nullptr)), waited_(o.waited_) {}
+    Pending& operator=(Pending&&) = delete;
+    Pending(const Pending&) = delete;
+    ~Pending() {
+        if (res_) detail::host->result_free(res_);
+    }
+
+private:
+    friend class Tx;
+    Pending(oms_result* r, bool waited) : res_(r), waited_(waited) {}
+    oms_result* res_;
+    bool waited_;
+};
 
 // ---------------------------------------------------------------------------
 // Transactions. Queries take $1..$n parameters: strings, integers, doubles,
@@ -477,6 +567,35 @@ public:
             err.raise();
         return Result(res);
     }
+    // Queues a statement (same parameters as query) that is sent later, in one
+    // round trip with the next statement that needs an answer, a get() of any
+    // queued statement, or the commit: independent statements, yours and those
+    // of services you call, then cost one round trip together. Its failure
+    // fails the transaction: get() throws it, and so does the commit.
+    template <class... A>
+    Pending query_later(std::string_view sql, const A&... args) {
+        detail::ParamPack pack;
+        pack.storage.reserve(sizeof...(A));
+        (pack.add(args), ...);
+        detail::ErrorSlot err;
+        oms_result* res = nullptr;
+        if (!OMS_HOST_HAS(tx_query_deferred)) {  // an ABI 1.0 host: run it now
+            if (detail::host->tx_query(tx_, detail::str(sql), pack.params.data(), pack.params.size(), &res,
+                                       err.get()) != OMS_OK)
+                err.raise();
+            return Pending(res, true);
+        }
+        if (detail::host->tx_query_deferred(tx_, detail::str(sql), pack.params.data(), pack.params.size(), &res,
+                                            err.get()) != OMS_OK)
+            err.raise();
+        return Pending(res, false);
+    }
+    // A statement whose answer nobody needs, queued like query_later: its
+    // failure fails the transaction (the next answer or the commit reports it).
+    template <class... A>
+    void exec_later(std::string_view sql, const A&... args) {
+        (void)query_later(sql, args...);
+    }
     // Runs a statement and returns the number of rows it changed.
     template <class... A>
     uint64_t exec(std::string_view sql, const A&... args) {
@@ -504,6 +623,16 @@ public:
             err.raise();
         auto text = out.view();
         return text.empty() ? json() : json::parse(text);
+    }
+
+    // Tells every host to drop its cached answers of `service` for `key` (empty:
+    // all of them) once this transaction commits; see cache_invalidate in
+    // <oms/abi.h>. On a host older than ABI 1.1 (which caches nothing) a no-op.
+    void invalidate_cached(std::string_view service, std::string_view key) {
+        if (!OMS_HOST_HAS(cache_invalidate)) return;
+        detail::ErrorSlot err;
+        if (detail::host->cache_invalidate(tx_, detail::str(service), detail::str(key), err.get()) != OMS_OK)
+            err.raise();
     }
 
     void commit() {
@@ -702,6 +831,8 @@ public:
         RouteSpec& role(std::string r) { role_ = std::move(r); flags_ |= OMS_ROUTE_AUTH; return *this; }
         RouteSpec& raw_body() { flags_ |= OMS_ROUTE_RAW_BODY; return *this; }
         RouteSpec& idempotent() { flags_ |= OMS_ROUTE_IDEMPOTENT; return *this; }
+        // The handler only reads: no BEGIN/COMMIT round trips (see OMS_ROUTE_READ_ONLY).
+        RouteSpec& read_only() { flags_ |= OMS_ROUTE_READ_ONLY; return *this; }
         RouteSpec& summary(std::string s) { summary_ = std::move(s); return *this; }
 
         // The route's part of GET /openapi.json (OpenAPI 3.1; schemas are JSON Schema 2020-12).
@@ -877,7 +1008,7 @@ public:
             d.flags = r->flags_;
             d.role = r->role_.empty() ? nullptr : r->role_.c_str();
             d.handler = &Plugin::route_trampoline;
-            d.user_data = r->handler_.get();
+            d.user_data = r.get();
             d.summary = r->summary_.c_str();
             r->openapi_ = r->doc_.empty() ? std::string() : r->doc_.dump();
             d.openapi = r->openapi_.empty() ? nullptr : r->openapi_.c_str();
@@ -910,8 +1041,12 @@ public:
 private:
     static int route_trampoline(void* ud, oms_request* req, oms_response* resp, oms_error* err) {
         return detail::guard(err, [&] {
+            const RouteSpec& route = *static_cast<const RouteSpec*>(ud);
             Request request(req);
-            Response r = (*static_cast<RouteHandler*>(ud))(request);
+            // The body is parsed here, once (the host only checked its type and
+            // nesting depth): malformed JSON is a 400 whether or not the handler reads it.
+            if (!(route.flags_ & OMS_ROUTE_RAW_BODY)) request.json_body();
+            Response r = (*route.handler_)(request);
             detail::host->response_set_status(resp, r.status);
             for (auto& [k, v] : r.headers) detail::host->response_set_header(resp, detail::str(k), detail::str(v));
             detail::host->response_set_body(resp, detail::str(r.body), detail::str(r.content_type));
@@ -972,7 +1107,7 @@ inline std::unique_ptr<Plugin> registry;
 
 inline int init_plugin(const oms_host_api* h, oms_plugin* s, oms_error* err, void (*setup)(Plugin&),
                        const oms_migration_def* (*embedded)(size_t*)) {
-    if (h->abi_major != OMS_ABI_MAJOR || h->struct_size < sizeof(oms_host_api)) {
+    if (h->abi_major != OMS_ABI_MAJOR || h->struct_size < kAbi10TableSize) {
         const char msg[] = "the host's SDK is older than the one this plugin was built with";
         h->error_set(err, 500, oms_str{"abi_mismatch", 12}, oms_str{msg, sizeof msg - 1});
         return OMS_FAIL;
