@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <mutex>
+#include <stdexcept>
 
 namespace oms::host {
 namespace {
@@ -152,6 +153,19 @@ uint64_t CallerCache::entries() const {
     uint64_t n = 0;
     for (const auto& s : shards_) n += s->size.load(std::memory_order_relaxed);
     return n;
+}
+
+void queue_cache_invalidation(Database::Lease& tx, std::string_view service, std::string_view key) {
+    if (service.empty() || service.find('\n') != std::string_view::npos ||
+        service.find('\0') != std::string_view::npos || key.find('\0') != std::string_view::npos)
+        throw std::invalid_argument("cache invalidation: the service must be one non-empty line, and no NUL bytes");
+    std::string payload;
+    payload.reserve(service.size() + 1 + key.size());
+    payload.append(service).append("\n").append(key);
+    if (payload.size() >= 8000)  // PostgreSQL's limit for a NOTIFY payload
+        throw std::invalid_argument("cache invalidation: service and key exceed 8000 bytes");
+    static const std::string sql = "SELECT pg_notify('" + std::string(kCacheInvalidateChannel) + "', $1)";
+    tx.query_later(sql, {std::move(payload)});
 }
 
 }  // namespace oms::host

@@ -32,11 +32,20 @@
 #include <unordered_map>
 #include <vector>
 
+#include "db.hpp"
+
 namespace oms::host {
 
 // The NOTIFY channel of cache invalidations; the payload is "<service>\n<key>"
 // (an empty key: every entry of that service).
 inline constexpr std::string_view kCacheInvalidateChannel = "oms_cache_invalidate";
+
+// Queues the NOTIFY that drops every host's cached answers of `service` for
+// `key` on `tx`: PostgreSQL delivers it when the transaction commits (it
+// travels with the COMMIT) and never if it rolls back. Throws
+// std::invalid_argument for a service that is not one line, a NUL byte, or a
+// payload over PostgreSQL's 8000-byte limit.
+void queue_cache_invalidation(Database::Lease& tx, std::string_view service, std::string_view key);
 class CallerCache {
 public:
     using Clock = std::chrono::steady_clock;

@@ -242,12 +242,6 @@ void Database::Lease::fail(PGresult* res) {
     throw e;
 }
 
-void Database::Lease::exec_simple(const char* sql) {
-    PGresult* r = PQexec(conn_, sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) fail(r);
-    PQclear(r);
-}
-
 void Database::Lease::exec_script(std::string_view sql) {
     if (!queue_.empty()) flush();
     // A pending BEGIN goes first, in the same message: the script belongs to
@@ -320,8 +314,8 @@ std::shared_ptr<PendingResult> Database::Lease::query_later(std::string_view sql
     return queue_.back().answer;
 }
 
-QueryResult Database::Lease::query(std::string_view sql, const Params& params) {
-    auto answer = query_later(sql, params);
+QueryResult Database::Lease::query(std::string_view sql, Params params) {
+    auto answer = query_later(sql, std::move(params));
     return wait(*answer);
 }
 
@@ -339,11 +333,17 @@ PGresult* Database::Lease::flush(const char* finish) {
     queue_.clear();
     const bool send_begin = std::exchange(begin_pending_, false);
 
+    // libpq's view of a statement's parameters (NULL for SQL NULL).
+    auto pointers = [](const Params& params) {
+        std::vector<const char*> v(params.size());
+        for (size_t i = 0; i < params.size(); ++i) v[i] = params[i] ? params[i]->c_str() : nullptr;
+        return v;
+    };
+
     // One statement and nothing else: the plain (non-pipelined) calls are cheaper.
     if (!send_begin && !finish && batch.size() == 1 && !batch[0].prepare) {
         Queued& q = batch[0];
-        std::vector<const char*> values(q.params.size());
-        for (size_t i = 0; i < q.params.size(); ++i) values[i] = q.params[i] ? q.params[i]->c_str() : nullptr;
+        std::vector<const char*> values = pointers(q.params);
         const int n = static_cast<int>(values.size());
         PGresult* r = q.name.empty()
                           ? PQexecParams(conn_, q.sql.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0)
@@ -367,9 +367,7 @@ PGresult* Database::Lease::flush(const char* finish) {
                 (!send_begin || PQsendQueryParams(conn_, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1);
     for (size_t b = 0; sent && b < batch.size(); ++b) {
         Queued& q = batch[b];
-        auto& v = values[b];
-        v.resize(q.params.size());
-        for (size_t i = 0; i < q.params.size(); ++i) v[i] = q.params[i] ? q.params[i]->c_str() : nullptr;
+        auto& v = values[b] = pointers(q.params);
         const int n = static_cast<int>(v.size());
         sent = (!q.prepare || PQsendPrepare(conn_, q.name.c_str(), q.sql.c_str(), 0, nullptr) == 1) &&
                (q.name.empty() ? PQsendQueryParams(conn_, q.sql.c_str(), n, nullptr, v.data(), nullptr, nullptr, 0)

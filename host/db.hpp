@@ -147,7 +147,7 @@ public:
 
     // One statement with parameters, prepared once per connection. Whatever
     // is queued (query_later) travels with it in the same round trip.
-    QueryResult query(std::string_view sql, const Params& params = {});
+    QueryResult query(std::string_view sql, Params params = {});
     // A statement queued until something needs an answer: the next query(),
     // wait() on any queued answer, or commit(). Independent statements so
     // cost one round trip together (libpq pipeline mode).
@@ -177,7 +177,6 @@ private:
         std::shared_ptr<PendingResult> answer;
     };
 
-    void exec_simple(const char* sql);
     [[noreturn]] void fail(PGresult* res);
     Queued make_queued(std::string_view sql, Params params);
     // Sends [BEGIN], the queue and, when `finish` is given, that statement

@@ -377,27 +377,14 @@ int result_wait(oms_result* r, oms_error* err) {
     });
 }
 
-// Every host drops its cached answers of `service` for `key` when `tx` commits.
-// A NOTIFY on the request's connection: PostgreSQL delivers it to every
-// host's NotifyListener when the transaction commits, and drops it on rollback.
+// Every host drops its cached answers of `service` for `key` when `tx` commits
+// (a NOTIFY queued on the transaction; every host's NotifyListener receives it).
 int cache_invalidate(oms_tx* tx, oms_str service, oms_str key, oms_error* err) {
     if (!tx || !tx->lease) {
         set_error(err, 500, "no_transaction", "cache_invalidate needs a transaction");
         return OMS_FAIL;
     }
-    return guarded(err, [&] {
-        std::string_view s = sv(service), k = sv(key);
-        if (s.empty() || s.find('\n') != std::string_view::npos || s.find('\0') != std::string_view::npos ||
-            k.find('\0') != std::string_view::npos)
-            throw std::invalid_argument("cache_invalidate: the service must be one non-empty line, and no NUL bytes");
-        std::string payload;
-        payload.reserve(s.size() + 1 + k.size());
-        payload.append(s).append("\n").append(k);
-        if (payload.size() >= 8000)  // PostgreSQL's limit for a NOTIFY payload
-            throw std::invalid_argument("cache_invalidate: service and key exceed 8000 bytes");
-        static const std::string sql = "SELECT pg_notify('" + std::string(kCacheInvalidateChannel) + "', $1)";
-        tx->lease->query(sql, {payload});
-    });
+    return guarded(err, [&] { queue_cache_invalidation(*tx->lease, sv(service), sv(key)); });
 }
 
 const oms_host_api kApi = {

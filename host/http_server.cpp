@@ -349,8 +349,9 @@ Reply run_route(RequestContext& ctx) {
             try {
                 decided = idempotency.decided(ctx);
             } catch (const DbError&) {
-                if (rc == OMS_OK) throw;  // the handler succeeded, so this is the claim's own failure
-                // The handler's failed statement aborted the pipeline before the claim was read: its error stands.
+                if (rc == OMS_OK) throw;
+                // The claim could not be read (e.g. the connection failed under the
+                // handler's statements too): the handler's own error stands.
             }
             if (decided) {
                 ctx.tx.reset();  // rolls back

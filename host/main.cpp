@@ -307,8 +307,8 @@ int clear_data(Runtime& rt, bool yes) {
     for (int i = 0; i < tables.rows(); ++i) list += (i ? ", " : "") + std::string(tables.value(i, 0));
     c.exec_script("TRUNCATE " + list + " RESTART IDENTITY CASCADE");
     // Serving hosts drop every cached caller (the accounts are gone).
-    c.query("SELECT pg_notify('" + std::string(kCacheInvalidateChannel) + "', $1)",
-            {std::string(CallerCache::kService) + "\n"});
+    queue_cache_invalidation(c, CallerCache::kService, "");
+    c.commit();  // sends it (no transaction is open: it is delivered at once)
     std::cout << "cleared " << tables.rows() << " tables (the migration ledger is kept)\n";
     return 0;
 }
