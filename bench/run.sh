@@ -237,8 +237,7 @@ WITH held AS (  UPDATE inventory_products p SET reserved = p.reserved + w.quanti
 WITH lines AS (  INSERT INTO order_items (order_id, line, product_id, sku, name, quantity, unit_price, line_total)  SELECT $id, l.line, l.product_id, l.sku, l.name, l.quantity, l.unit_price, l.line_total  FROM jsonb_to_recordset(jsonb_build_array(${lines[*]})) AS l(line integer, product_id uuid, sku text, name text,    quantity integer, unit_price bigint, line_total bigint)), history AS (  INSERT INTO order_status_history (order_id, from_status, to_status, actor, reason)  VALUES ($id, NULL, 'pending', md5('bench-user-' || :u)::uuid::text, 'created')) UPDATE orders SET total_amount = 100 * $k, reservation_expires_at = now() + interval '900 seconds' WHERE id = $id;
 SQL
   # The order as the answer shows it: the statement of GET /orders/:id's load_order.
-  sed -n '/^SELECT id, customer_id/,/FROM orders o WHERE/p' "$BENCH/sql/get_order.sql" \
-    | sed "s/md5('bench-order-' || :n)::uuid/$id/"
+  grep '^SELECT o.customer_id, ' "$BENCH/sql/get_order.sql" | sed "s/md5('bench-order-' || :n)::uuid/$id/"
   printf '%s\n' '\endpipeline' 'COMMIT;'
 }
 for k in 1 2 3; do order_sql "$k" >"$WORK/order$k.sql"; done

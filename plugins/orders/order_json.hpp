@@ -1,39 +1,40 @@
-// Orders as the API shows them: amounts in major units, times RFC 3339 UTC.
+// Orders as the API shows them: PostgreSQL builds the JSON
+// (order_object_sql in order_list_sql.hpp) and the handlers pass the text
+// through, splicing in the payments plugin's answer for a single order.
 //
 //   {id, customer_id, status, currency, total_amount, reservation_expires_at,
 //    created_at, updated_at,
 //    items: [{line, product_id, sku, name, quantity, unit_price, line_total}],
-//    history: [{from, to, actor, reason, at}],        (GET /orders/:id only)
-//    payments: [...]}                                   (GET /orders/:id only)
+//    history: [{from, to, actor, reason, at}],        (one order only)
+//    payments: [...]}                                   (one order only)
 #pragma once
 
 #include <oms/plugin.hpp>
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace orders {
 
-// Columns of `orders` that order_summary() reads.
-inline constexpr const char* kOrderColumns =
-    "id, customer_id, status, currency, total_amount, reservation_expires_at, created_at, updated_at";
+// One order as its statement answers it.
+struct OrderText {
+    std::string customer_id;
+    std::string body;  // the JSON object, without payments
+};
 
-// The order's own fields (no items, history or payments) from a row of kOrderColumns.
-oms::json order_summary(const oms::Row& row);
-
-// The order's own fields and its items, from a row of kOrderColumns and kItemsColumn.
-oms::json order_with_items(const oms::Row& row);
-
-// The order with its items and history, in one statement (PostgreSQL
-// aggregates them). nullopt when there is no such order.
-std::optional<oms::json> load_order(oms::Tx& tx, const std::string& order_id);
-// The same statement queued (sent with the next one that needs an answer),
-// and the order read from its answer.
+// The order with its items and history in one statement, queued (it travels
+// with the next statement that needs an answer), and the order read from its
+// answer; nullopt when there is no such order.
 oms::Pending load_order_later(oms::Tx& tx, const std::string& order_id);
-std::optional<oms::json> order_from(const oms::Result& rows);
+std::optional<OrderText> order_from(const oms::Result& rows);
+std::optional<OrderText> load_order(oms::Tx& tx, const std::string& order_id);
 
-// The order's payments from the payments plugin's payments.for_order
-// service; [] when no payments plugin is loaded.
-oms::json payments_of(oms::Tx& tx, const std::string& order_id);
+// The order's payments as a JSON array (text) from the payments plugin's
+// payments.for_order service; "[]" when no payments plugin is loaded.
+std::string payments_of(oms::Tx& tx, const std::string& order_id);
+
+// `order` (a JSON object's text) with "payments": `payments_json` added.
+std::string with_payments(std::string order, std::string_view payments_json);
 
 }  // namespace orders

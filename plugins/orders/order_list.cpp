@@ -69,11 +69,8 @@ oms::Response list_orders(oms::Request& req) {
         return tx.query(sql, limit);
     }();
 
-    oms::json data = oms::json::array();
-    for (const auto& row : rows) data.push_back(order_with_items(row));
-
-    return oms::Response::json(oms::pagination::page_body(std::move(data), page.limit, [](const oms::json& o) {
-        return oms::json{{"created_at", o["created_at"]}, {"id", o["id"]}};
+    return oms::Response::json_text(oms::pagination::page_text(rows, "body", page.limit, [](const oms::Row& last) {
+        return oms::json{{"created_at", last.get<std::string>("cursor_time")}, {"id", last.get<std::string>("id")}};
     }));
 }
 

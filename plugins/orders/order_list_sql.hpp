@@ -12,7 +12,8 @@
 // reads past every other order for a rare status such as pending. With the
 // value in the text, every plan knows it and uses orders_status_page.
 //
-// Each row carries its items (kItemsColumn), so a page is one statement.
+// Each row is its order's JSON with its items (order_object_sql), plus the
+// cursor's key (id, created_at as RFC 3339), so a page is one statement.
 //
 // Parameters, in order: customer_id (uuid) when filtering by customer,
 // then the cursor's created_at (timestamptz) and id (uuid) when given, then
@@ -24,13 +25,32 @@
 
 namespace orders {
 
-// An order's lines as one JSON array, for a query over `orders o` (one round
-// trip for an order, or a page of them, with their items).
-inline constexpr const char* kItemsColumn =
-    "(SELECT coalesce(json_agg(json_build_object("
-    "'line', i.line, 'product_id', i.product_id, 'sku', i.sku, 'name', i.name, "
-    "'quantity', i.quantity, 'unit_price', i.unit_price, 'line_total', i.line_total) "
-    "ORDER BY i.line), '[]') FROM order_items i WHERE i.order_id = o.id) AS items";
+// An order (alias o) as the API shows it, built by PostgreSQL: its fields,
+// amounts in major units and times in RFC 3339 UTC (the host's SQL helpers
+// oms_money_json / oms_time_json), its items, and with `history` its status
+// history. Handlers pass this JSON text through; nothing parses it again.
+//   {id, customer_id, status, currency, total_amount, reservation_expires_at,
+//    created_at, updated_at, items: [{line, product_id, sku, name, quantity,
+//    unit_price, line_total}], history: [{from, to, actor, reason, at}]}
+inline std::string order_object_sql(bool history) {
+    std::string sql =
+        "json_build_object('id', o.id, 'customer_id', o.customer_id, 'status', o.status, 'currency', o.currency, "
+        "'total_amount', oms_money_json(o.total_amount, o.currency), "
+        "'reservation_expires_at', oms_time_json(o.reservation_expires_at), "
+        "'created_at', oms_time_json(o.created_at), 'updated_at', oms_time_json(o.updated_at), "
+        "'items', (SELECT coalesce(json_agg(json_build_object("
+        "    'line', i.line, 'product_id', i.product_id, 'sku', i.sku, 'name', i.name, 'quantity', i.quantity, "
+        "    'unit_price', oms_money_json(i.unit_price, o.currency), "
+        "    'line_total', oms_money_json(i.line_total, o.currency)) ORDER BY i.line), '[]') "
+        "  FROM order_items i WHERE i.order_id = o.id)";
+    if (history)
+        sql +=
+            ", 'history', (SELECT coalesce(json_agg(json_build_object("
+            "    'from', h.from_status, 'to', h.to_status, 'actor', h.actor, 'reason', h.reason, "
+            "    'at', oms_time_json(h.created_at)) ORDER BY h.id), '[]') "
+            "  FROM order_status_history h WHERE h.order_id = o.id)";
+    return sql + ")::text";
+}
 
 struct ListShape {
     bool by_customer = false;
@@ -52,10 +72,8 @@ inline std::string list_sql(const ListShape& shape) {
         int t = ++n, id = ++n;
         add("(created_at, id) < ($" + std::to_string(t) + "::timestamptz, $" + std::to_string(id) + "::uuid)");
     }
-    return std::string("SELECT id, customer_id, status, currency, total_amount, reservation_expires_at, created_at, "
-                       "updated_at, ") +
-           kItemsColumn + " FROM orders o" + where + " ORDER BY created_at DESC, id DESC LIMIT $" +
-           std::to_string(++n);
+    return "SELECT id, oms_time_json(created_at) AS cursor_time, " + order_object_sql(false) + " AS body FROM orders o" +
+           where + " ORDER BY created_at DESC, id DESC LIMIT $" + std::to_string(++n);
 }
 
 }  // namespace orders

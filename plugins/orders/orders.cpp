@@ -30,12 +30,14 @@ namespace {
 
 using namespace orders;
 
-// The order as GET /orders/:id shows it, for an order known to exist.
-oms::json full_order(oms::Tx& tx, const std::string& id) {
-    auto order = load_order(tx, id);
+// The order as GET /orders/:id shows it (JSON text), for an order known to
+// exist: its statement travels with the payments plugin's (one round trip).
+std::string full_order(oms::Tx& tx, const std::string& id) {
+    auto order_rows = load_order_later(tx, id);
+    std::string payments = payments_of(tx, id);
+    auto order = order_from(order_rows.get());
     if (!order) throw oms::not_found("No such order.");
-    (*order)["payments"] = payments_of(tx, id);
-    return *order;
+    return with_payments(std::move(order->body), payments);
 }
 
 // An :id that cannot be an order is as unknown as a missing one.
@@ -69,8 +71,9 @@ oms::Response create_order(oms::Request& req) {
     std::string id = place_order(tx, input, customer_id, Actor::user(caller));
 
     auto order = load_order(tx, id);
-    (*order)["payments"] = oms::json::array();  // a new order has none yet
-    return oms::Response::json(*order, 201).header("Location", "/orders/" + id);
+    if (!order) throw std::logic_error("the order just placed is not there");
+    return oms::Response::json_text(with_payments(std::move(order->body), "[]"), 201)  // a new order has none yet
+        .header("Location", "/orders/" + id);
 }
 
 oms::Response get_order(oms::Request& req) {
@@ -80,13 +83,11 @@ oms::Response get_order(oms::Request& req) {
     // The order's statement is queued and travels with the payments plugin's:
     // one round trip for both (the payments are dropped below if the order is not the caller's).
     auto order_rows = load_order_later(tx, id);
-    oms::json payments = payments_of(tx, id);
+    std::string payments = payments_of(tx, id);
     auto order = order_from(order_rows.get());
     // Another customer's order is answered exactly like a missing one.
-    if (!order || (!caller.is_admin() && (*order)["customer_id"] != caller.user_id))
-        throw oms::not_found("No such order.");
-    (*order)["payments"] = std::move(payments);
-    return oms::Response::json(*order);
+    if (!order || (!caller.is_admin() && order->customer_id != caller.user_id)) throw oms::not_found("No such order.");
+    return oms::Response::json_text(with_payments(std::move(order->body), payments));
 }
 
 oms::Response cancel_order(oms::Request& req) {
@@ -95,7 +96,7 @@ oms::Response cancel_order(oms::Request& req) {
     std::string reason = parse_cancel_reason(req.json_body());
     auto& tx = req.tx();
     move_order(tx, id, "cancelled", Actor::user(caller), reason);
-    return oms::Response::json(full_order(tx, id));
+    return oms::Response::json_text(full_order(tx, id));
 }
 
 oms::Response change_status(oms::Request& req) {
@@ -104,7 +105,7 @@ oms::Response change_status(oms::Request& req) {
     auto change = parse_status_change(req.json_body());
     auto& tx = req.tx();
     move_order(tx, id, change.status, Actor::user(caller), change.reason);
-    return oms::Response::json(full_order(tx, id));
+    return oms::Response::json_text(full_order(tx, id));
 }
 
 // For other plugins (payments): what an order is worth and where it stands.

@@ -20,9 +20,11 @@
 
 namespace payments {
 
+// PostgreSQL builds them (payment_json.cpp); these read its JSON.
 oms::json payment_json(oms::Tx& tx, const std::string& payment_id);
-// Every payment of the order, oldest first (one statement).
-oms::json payments_json_of_order(oms::Tx& tx, const std::string& order_id);
 oms::json refund_json(oms::Tx& tx, const std::string& refund_id);
+// Every payment of the order, oldest first (one statement), as JSON text:
+// an array passed on without being parsed.
+std::string payments_text_of_order(oms::Tx& tx, const std::string& order_id);
 
 }  // namespace payments

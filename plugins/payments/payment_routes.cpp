@@ -221,9 +221,9 @@ oms::Response simulate_payment_route(oms::Request& req) {
     return oms::Response::json(out);
 }
 
-oms::json payments_for_order(oms::Tx& tx, const oms::json& args) {
+oms::ServiceResult payments_for_order(oms::Tx& tx, const oms::json& args) {
     std::string order_id = args.is_object() ? args.value("order_id", "") : "";
-    return {{"payments", payments_json_of_order(tx, order_id)}};
+    return oms::JsonText{R"({"payments":)" + payments_text_of_order(tx, order_id) + "}"};
 }
 
 }  // namespace payments

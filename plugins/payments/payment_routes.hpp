@@ -29,6 +29,6 @@ oms::Response refund_payment_route(oms::Request& req);
 oms::Response simulate_payment_route(oms::Request& req);
 
 // Service payments.for_order {order_id} → {payments: [...]} as GET /payments/:id shows them.
-oms::json payments_for_order(oms::Tx& tx, const oms::json& args);
+oms::ServiceResult payments_for_order(oms::Tx& tx, const oms::json& args);
 
 }  // namespace payments

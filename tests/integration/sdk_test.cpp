@@ -1,6 +1,9 @@
 // ABI proof (a): a plugin registering a route, a migration, event
 // subscribers, a service, a job and a CLI command, exercised through the real
 // host and checked in the real database.
+#include <oms/money.hpp>
+#include <oms/plugin.hpp>  // oms::to_rfc3339
+
 #include <thread>
 
 #include "common.hpp"
@@ -26,12 +29,10 @@ protected:
 
 TEST_F(Sdk, PluginMigrationsRanAndAreInTheLedger) {
     auto rows = db_->query("SELECT plugin, version, name FROM oms_migrations ORDER BY plugin, version");
-    ASSERT_EQ(rows.size(), 4u) << rows;  // the host's three, the probe's one
-    EXPECT_EQ(rows[0]["plugin"], "oms");
-    EXPECT_EQ(rows[1]["plugin"], "oms");
-    EXPECT_EQ(rows[2]["plugin"], "oms");
-    EXPECT_EQ(rows[3]["plugin"], "probe");
-    EXPECT_EQ(rows[3]["name"], "0001_probe_tables.sql");
+    ASSERT_EQ(rows.size(), 5u) << rows;  // the host's four, the probe's one
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(rows[i]["plugin"], "oms");
+    EXPECT_EQ(rows[4]["plugin"], "probe");
+    EXPECT_EQ(rows[4]["name"], "0001_probe_tables.sql");
     EXPECT_EQ(db_->scalar("SELECT to_regclass('probe_items') IS NOT NULL"), "t");
 }
 
@@ -125,4 +126,29 @@ TEST_F(Sdk, PluginsAndRoutesCommandsShowWhatIsLoaded) {
     EXPECT_NE(routes.out.find("/probe/items/:id"), std::string::npos) << routes.out;
     EXPECT_NE(routes.out.find("role:admin"), std::string::npos) << routes.out;
     EXPECT_NE(routes.out.find("/health/live"), std::string::npos) << routes.out;
+}
+
+// The host's SQL helpers write money and time exactly as the SDK does, so an
+// answer built by PostgreSQL reads like one built in C++: every currency of
+// <oms/money.hpp>, amounts with and without a fraction, and an unknown one.
+TEST_F(Sdk, SqlMoneyAndTimeHelpersAgreeWithTheSdk) {
+    std::vector<std::string> currencies;
+    for (const auto& c : oms::money::kCurrencies) currencies.emplace_back(c.code);
+    currencies.emplace_back("XXX");  // unsupported: two digits, as to_json assumes
+    for (const auto& code : currencies)
+        for (int64_t minor : {int64_t{0}, int64_t{5}, int64_t{100}, int64_t{9999}, int64_t{123450}, int64_t{1000000000000000}}) {
+            auto sql = db_->query("SELECT json_build_object('v', oms_money_json($1::bigint, $2))::text AS j",
+                                  {std::to_string(minor), code})[0]["j"].get<std::string>();
+            auto from_sql = nlohmann::json::parse(sql)["v"];
+            auto from_sdk = oms::money::to_json(minor, code);
+            EXPECT_EQ(from_sql, from_sdk) << code << " " << minor << ": " << sql << " vs " << from_sdk.dump();
+            EXPECT_EQ(from_sql.dump(), from_sdk.dump()) << code << " " << minor;  // 100, not 100.0
+        }
+    db_->exec("SET TimeZone = 'UTC'");  // as the host's connections run
+    for (std::string t : {"2026-11-25 09:01:43.12+00", "2026-11-25 09:01:40+00", "2026-11-25 14:31:40.000001+05:30"}) {
+        auto pg = db_->query("SELECT oms_time_json($1::timestamptz) AS j, $1::timestamptz::text AS t",
+                             {t})[0];
+        EXPECT_EQ(pg["j"].get<std::string>(), oms::to_rfc3339(pg["t"].get<std::string>())) << t;
+    }
+    EXPECT_EQ(db_->scalar("SELECT oms_time_json(NULL) IS NULL"), "t");
 }

@@ -21,19 +21,23 @@
 
 namespace oms::money {
 
-// ISO 4217 minor-unit digits of the currencies OMS accepts; nullopt otherwise.
+// The currencies OMS accepts and their ISO 4217 minor-unit digits. The host's
+// SQL helper oms_money_json (migrations/0004) has the same table; a test
+// holds the two together.
+struct Currency {
+    const char* code;
+    int digits;
+};
+inline constexpr Currency kCurrencies[] = {
+    {"INR", 2}, {"USD", 2}, {"EUR", 2}, {"GBP", 2}, {"AUD", 2}, {"CAD", 2}, {"SGD", 2}, {"AED", 2},
+    {"CHF", 2}, {"CNY", 2}, {"HKD", 2}, {"MYR", 2}, {"NZD", 2}, {"SEK", 2}, {"ZAR", 2}, {"NPR", 2},
+    {"LKR", 2}, {"BDT", 2}, {"JPY", 0}, {"KRW", 0}, {"VND", 0}, {"KWD", 3}, {"BHD", 3}, {"OMR", 3},
+};
+
+// Minor-unit digits of an accepted currency; nullopt otherwise.
 inline std::optional<int> minor_digits(std::string_view currency) {
-    struct Entry {
-        const char* code;
-        int digits;
-    };
-    static constexpr Entry kCurrencies[] = {
-        {"INR", 2}, {"USD", 2}, {"EUR", 2}, {"GBP", 2}, {"AUD", 2}, {"CAD", 2}, {"SGD", 2}, {"AED", 2},
-        {"CHF", 2}, {"CNY", 2}, {"HKD", 2}, {"MYR", 2}, {"NZD", 2}, {"SEK", 2}, {"ZAR", 2}, {"NPR", 2},
-        {"LKR", 2}, {"BDT", 2}, {"JPY", 0}, {"KRW", 0}, {"VND", 0}, {"KWD", 3}, {"BHD", 3}, {"OMR", 3},
-    };
-    for (const auto& e : kCurrencies)
-        if (currency == e.code) return e.digits;
+    for (const auto& c : kCurrencies)
+        if (currency == c.code) return c.digits;
     return std::nullopt;
 }
 

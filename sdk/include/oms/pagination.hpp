@@ -8,6 +8,7 @@
 #pragma once
 
 #include <oms/plugin.hpp>
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -96,6 +97,22 @@ json page_body(json rows, int limit, KeyOf key_of) {
         next = make_cursor(key_of(rows.back()));
     }
     return {{"data", std::move(rows)}, {"next_cursor", std::move(next)}};
+}
+
+// The same page when each row already holds its item as JSON text (column
+// `item_column`, built by PostgreSQL): the body is written around those texts,
+// nothing is parsed. `key_of(row)` gives the sort key of the last row served.
+template <class KeyOf>
+std::string page_text(const Result& rows, std::string_view item_column, int limit, KeyOf key_of) {
+    size_t n = std::min(rows.size(), static_cast<size_t>(limit));
+    std::string body = R"({"data":[)";
+    for (size_t i = 0; i < n; ++i) {
+        if (i) body += ',';
+        body += rows[i].text(item_column);
+    }
+    body += R"(],"next_cursor":)";
+    body += rows.size() > n ? json(make_cursor(key_of(rows[n - 1]))).dump() : "null";
+    return body + '}';
 }
 
 // OpenAPI: the body of a page of `item` schemas.

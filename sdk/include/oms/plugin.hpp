@@ -615,14 +615,19 @@ public:
     // result. Its oms::Error is rethrown here (status, code, fields); a service
     // no loaded plugin offers throws 501 service_unavailable (see service_exists).
     json call(std::string_view service, const json& args) {
+        std::string text = call_text(service, args);
+        return text.empty() ? json() : json::parse(text);
+    }
+    // The same call, its result as the JSON text the service wrote (for
+    // passing it on without parsing it).
+    std::string call_text(std::string_view service, const json& args) {
         std::string body = args.dump();
         detail::Buffer out;
         detail::ErrorSlot err;
         if (detail::host->service_call(tx_, detail::str(service), detail::str(body), out.get(), err.get()) !=
             OMS_OK)
             err.raise();
-        auto text = out.view();
-        return text.empty() ? json() : json::parse(text);
+        return std::string(out.view());
     }
 
     // Tells every host to drop its cached answers of `service` for `key` (empty:
@@ -735,6 +740,14 @@ struct Response {
         r.body = body.dump();
         return r;
     }
+    // A body that already is JSON text (e.g. built by PostgreSQL with
+    // json_build_object), sent as it is: no document is parsed or written.
+    static Response json_text(std::string body, int status = 200) {
+        Response r;
+        r.status = status;
+        r.body = std::move(body);
+        return r;
+    }
     static Response no_content() {
         Response r;
         r.status = 204;
@@ -749,7 +762,20 @@ struct Response {
 
 using RouteHandler = std::function<Response(Request&)>;
 using EventHandler = std::function<void(Tx&, std::string_view event, const json& payload)>;
-using ServiceHandler = std::function<json(Tx&, const json& args)>;
+// What a service answers: a JSON document, or JSON text it already has (built
+// by PostgreSQL), which is handed over as it is instead of being parsed and
+// written out again: `return oms::JsonText{row.text("body")};`.
+struct JsonText {
+    std::string text;
+};
+struct ServiceResult {
+    ServiceResult(json value) : value(std::move(value)) {}  // NOLINT: a json converts implicitly
+    ServiceResult(JsonText t) : text(std::move(t.text)), is_text(true) {}  // NOLINT
+    json value;
+    std::string text;
+    bool is_text = false;
+};
+using ServiceHandler = std::function<ServiceResult(Tx&, const json& args)>;
 using JobHandler = std::function<void()>;
 
 class CommandArgs {
@@ -1062,9 +1088,9 @@ private:
         return detail::guard(err, [&] {
             Tx t = Tx::borrow(tx);
             auto a = detail::view(args);
-            json result = (*static_cast<ServiceHandler*>(ud))(t, a.empty() ? json::object() : json::parse(a));
-            std::string text = result.dump();
-            detail::host->buffer_append(out, detail::str(text));
+            ServiceResult result = (*static_cast<ServiceHandler*>(ud))(t, a.empty() ? json::object() : json::parse(a));
+            if (!result.is_text) result.text = result.value.dump();
+            detail::host->buffer_append(out, detail::str(result.text));
         });
     }
     static int job_trampoline(void* ud, oms_error* err) {
