@@ -212,6 +212,10 @@ std::chrono::seconds Config::idempotency_retention() const {
     return std::chrono::seconds(parse_int(*this, "OMS_IDEMPOTENCY_RETENTION", 86400, 86400, 90LL * 86400));
 }
 
+std::chrono::milliseconds Config::statement_timeout() const {
+    return std::chrono::milliseconds(parse_int(*this, "OMS_DB_STATEMENT_TIMEOUT_MS", 30000, 100, 3600000));
+}
+
 std::chrono::seconds Config::db_wait() const {
     return std::chrono::seconds(parse_int(*this, "OMS_DB_WAIT_SECONDS", 30, 0, 3600));
 }
@@ -289,6 +293,7 @@ void Config::validate_for_serving() const {
     (void)shutdown_timeout();
     (void)auto_migrate();
     (void)db_wait();
+    (void)statement_timeout();
     (void)idempotency_retention();
     (void)cors();
     (void)rate_limit();

@@ -68,6 +68,7 @@ public:
     std::chrono::milliseconds shutdown_timeout() const;
     bool auto_migrate() const;
     std::chrono::seconds db_wait() const;
+    std::chrono::milliseconds statement_timeout() const;  // OMS_DB_STATEMENT_TIMEOUT_MS (migrations: none)
     std::chrono::seconds idempotency_retention() const;  // how long Idempotency-Key answers are kept
     CorsPolicy cors() const;
     RateLimitPolicy rate_limit() const;

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <set>
 #include <cstring>
 
 namespace oms::host {
@@ -35,6 +36,7 @@ std::string poco_connection_string(const std::string& url) {
         throw ConfigError("DATABASE_URL is not a valid libpq connection string: " + why);
     }
     std::string out;
+    std::set<std::string> given;  // keywords the URL sets
     bool has_timeout = false, has_app = false;
     for (auto* o = opts; o->keyword; ++o) {
         if (!o->val || !*o->val) continue;
@@ -44,6 +46,7 @@ std::string poco_connection_string(const std::string& url) {
             throw ConfigError(std::string("DATABASE_URL: the value of '") + o->keyword +
                               "' contains a space, quote or backslash, which the Poco connector cannot pass on");
         }
+        given.insert(o->keyword);
         has_timeout |= std::strcmp(o->keyword, "connect_timeout") == 0;
         has_app |= std::strcmp(o->keyword, "application_name") == 0;
         out += o->keyword;
@@ -54,6 +57,14 @@ std::string poco_connection_string(const std::string& url) {
     PQconninfoFree(opts);
     if (!has_timeout) out += "connect_timeout=3 ";
     if (!has_app) out += "application_name=oms-host ";
+    // A partitioned database must free workers in seconds, not after the
+    // kernel's two hours: TCP keepalives for idle connections and a limit on
+    // unacknowledged data for busy ones (each can be set in DATABASE_URL).
+    for (const char* d : {"keepalives=1", "keepalives_idle=30", "keepalives_interval=10", "keepalives_count=3",
+                          "tcp_user_timeout=30000"}) {
+        std::string_view kv = d;
+        if (!given.count(std::string(kv.substr(0, kv.find('='))))) out.append(d).append(" ");
+    }
     out.pop_back();
     return out;
 }
@@ -111,8 +122,10 @@ DbError classify_db_error(PGconn* conn, const PGresult* res) {
     if (state == "40001" || state == "40P01") return DbError(503, "transaction_conflict", state, message);
     if (state == "57014") return DbError(503, "database_timeout", state, message);
     if (state.rfind("23", 0) == 0) return DbError(409, "conflict", state, message);
+    // Bad input that reached a statement: a malformed value, one out of range,
+    // or bytes that are not UTF-8 (22021, e.g. a query parameter of %FF).
     if (state == "22P02" || state == "22003" || state == "22007" || state == "22008" || state == "22023" ||
-        state == "22001")
+        state == "22001" || state == "22021")
         return DbError(400, "invalid_parameter", state, message);
     return DbError(500, "database_error", state, message);
 }
@@ -188,7 +201,8 @@ Database::Lease Database::acquire() {
         ++in_use_;
         Lease lease(*this, std::move(session), conn, state);
         if (state.next_id == 0) {  // first use of this connection
-            lease.exec_script("SET TimeZone = 'UTC'; SET statement_timeout = " +
+            // Pinned whatever the server or database defaults are: times are read as ISO text in UTC.
+            lease.exec_script("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET statement_timeout = " +
                               std::to_string(options_.statement_timeout.count()));
             state.next_id = 1;
         }
@@ -201,7 +215,7 @@ Database::Lease::Lease(Database& db, std::unique_ptr<Poco::Data::Session> sessio
     : db_(&db), session_(std::move(session)), conn_(conn), state_(&state) {}
 
 Database::Lease::Lease(Lease&& o) noexcept
-    : begin_pending_(std::exchange(o.begin_pending_, false)), queue_(std::move(o.queue_)),
+    : begin_pending_(std::exchange(o.begin_pending_, false)), discard_(o.discard_), queue_(std::move(o.queue_)),
       db_(std::exchange(o.db_, nullptr)), session_(std::move(o.session_)), conn_(o.conn_), state_(o.state_) {
     for (auto& q : queue_) q.answer->lease = this;
 }
@@ -211,8 +225,9 @@ Database::Lease::~Lease() {
     drop_queue("the transaction ended before the statement was sent");
     if (session_) {
         if (PQstatus(conn_) == CONNECTION_OK && in_transaction()) rollback();
-        if (PQstatus(conn_) != CONNECTION_OK || in_transaction() || PQpipelineStatus(conn_) != PQ_PIPELINE_OFF) {
-            // Broken, or stuck in a transaction we could not end: never reuse it.
+        if (discard_ || PQstatus(conn_) != CONNECTION_OK || in_transaction() ||
+            PQpipelineStatus(conn_) != PQ_PIPELINE_OFF) {
+            // Asked for, broken, or stuck in a transaction we could not end: never reuse it.
             db_->forget(conn_);
             ++db_->dropped_;
             try {

@@ -167,6 +167,10 @@ public:
     void commit();
     void rollback() noexcept;
     bool in_transaction() const;
+    // Closes the connection when the lease ends instead of returning it to the
+    // pool: for work that changes session settings (migrations), so nothing
+    // it set can reach a request.
+    void discard() { discard_ = true; }
 
 private:
     struct Queued {
@@ -186,6 +190,7 @@ private:
     void drop_queue(const char* why) noexcept;
 
     bool begin_pending_ = false;
+    bool discard_ = false;
     std::vector<Queued> queue_;
 
     Database* db_;

@@ -410,6 +410,12 @@ int main(int argc, char** argv) {
     try {
         for (auto& [capp, cmd] : command_apps) {
             if (!capp->parsed()) continue;
+            // A plugin's command works on its tables: on a database that was
+            // never migrated (or is behind) say what to do instead of failing
+            // on a missing relation.
+            if (!Migrator(rt.database(), all_migrations(rt)).up_to_date())
+                die(2, "the database has pending migrations: run `oms-host migrate` first, then `oms-host " +
+                           cmd->plugin + " " + cmd->name + "` again");
             oms_command_args args;
             for (auto& [k, v] : command_values[cmd])
                 if (command_options[cmd][k]->count() > 0) args.values.emplace_back(k, v);

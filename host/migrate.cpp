@@ -32,18 +32,22 @@ std::map<Key, LedgerRow> read_ledger(Database::Lease& c) {
     return out;
 }
 
-// A session-level advisory lock, released however we leave.
+// A session-level advisory lock, released however we leave. Migrations run
+// without the pool's statement timeout (an index on a big table may take
+// hours), their wait for the lock is bounded by lock_timeout, and the
+// connection is closed afterwards: none of these settings (nor a failed
+// unlock) can reach a request.
 struct MigrationLock {
     explicit MigrationLock(Database::Lease& c) : c(c) {
-        c.exec_script("SET lock_timeout = '120s'");
+        c.discard();
+        c.exec_script("SET statement_timeout = 0; SET lock_timeout = '120s'");
         c.query("SELECT pg_advisory_lock($1::bigint)", {std::string(kLockKey)});
     }
     ~MigrationLock() {
         try {
             c.query("SELECT pg_advisory_unlock($1::bigint)", {std::string(kLockKey)});
-            c.exec_script("RESET lock_timeout");
         } catch (...) {
-            // A broken connection drops the lock with it.
+            // Closing the connection drops the lock with it.
         }
     }
     Database::Lease& c;

@@ -240,6 +240,7 @@ Database& Runtime::database() {
         Database::Options o;
         o.url = config_.database_url();
         o.max_connections = db_connections_;
+        o.statement_timeout = config_.statement_timeout();
         db_ = std::make_unique<Database>(o);
     });
     return *db_;

@@ -68,7 +68,7 @@ ItemInput parse_item(const oms::json& item, size_t i, const std::optional<std::s
     if (!pid) errors.push_back({at + ".product_id", "is required"});
     else if (!pid->is_string() || !oms::is_uuid(pid->get<std::string>()))
         errors.push_back({at + ".product_id", "must be a UUID"});
-    else out.product_id = pid->get<std::string>();
+    else out.product_id = oms::canonical_uuid(pid->get<std::string>());
 
     const oms::json* q = optional_field(item, "quantity");
     if (!q) errors.push_back({at + ".quantity", "is required"});
@@ -101,7 +101,7 @@ NewOrder parse_new_order(const oms::json& body) {
     NewOrder order;
 
     if (const oms::json* c = optional_field(body, "customer_id")) {
-        if (c->is_string() && oms::is_uuid(c->get<std::string>())) order.customer_id = c->get<std::string>();
+        if (c->is_string() && oms::is_uuid(c->get<std::string>())) order.customer_id = oms::canonical_uuid(c->get<std::string>());
         else errors.push_back({"customer_id", "must be a UUID"});
     }
 

@@ -201,3 +201,16 @@ TEST(DbLayer, CommitOfAnAbortedTransactionIsAnError) {
     EXPECT_FALSE(c.in_transaction());
     EXPECT_EQ(count(tdb, "a"), "1");  // the row inserted before the failure did not commit
 }
+
+// Every pooled connection reads times in UTC and as ISO text, whatever the
+// server's or the database's defaults say.
+TEST(DbLayer, SessionsRunInUtcWithIsoDatesWhateverTheDefaults) {
+    TestDatabase tdb;
+    tdb.exec("ALTER DATABASE \"" + tdb.name() + "\" SET DateStyle = 'German, DMY'");
+    tdb.exec("ALTER DATABASE \"" + tdb.name() + "\" SET TimeZone = 'Asia/Kolkata'");
+    Database db(options(tdb));
+    auto c = db.acquire();
+    EXPECT_EQ(c.query("SHOW DateStyle").value(0, 0), "ISO, MDY");
+    EXPECT_EQ(c.query("SHOW TimeZone").value(0, 0), "UTC");
+    EXPECT_EQ(c.query("SELECT '2026-12-03 10:00:00+05:30'::timestamptz::text").value(0, 0), "2026-12-03 04:30:00+00");
+}

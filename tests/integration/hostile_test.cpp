@@ -149,6 +149,15 @@ TEST_F(Hostile, MalformedContentLengthsNeverHurtTheHost) {
     }
 }
 
+// Bytes that are not UTF-8 in a query parameter are the client's error (400),
+// not a database error (PostgreSQL refuses them with SQLSTATE 22021).
+TEST_F(Hostile, NonUtf8QueryParametersAre400) {
+    for (const char* path : {"/inventory?sku=%FF", "/inventory?sku=a%C3%28b"}) {
+        auto r = http_get(port(), path);
+        EXPECT_EQ(r.status, 400) << path << " " << r;
+    }
+}
+
 TEST_F(Hostile, BadBodiesGetClear400s) {
     const std::string o = "/orders";
     const std::string t = customer_.token;

@@ -68,3 +68,24 @@ TEST(Migrations, AutoMigrateOffRefusesToServeAPendingDatabase) {
     EXPECT_NE(serve.exit_code, 0) << serve.err;
     EXPECT_NE(serve.err.find("migrate"), std::string::npos) << serve.err;
 }
+
+// Migrations run without the pool's statement timeout (a big index would
+// otherwise never be built and the host never start), while requests keep it.
+TEST(Migrations, AMigrationLongerThanTheStatementTimeoutCompletes) {
+    TestDatabase db;
+    auto env = host_env(db);
+    env["OMS_PLUGIN_DIR"] = env_or_fail("OMS_SLOW_PLUGIN_DIR");
+    env["OMS_DB_STATEMENT_TIMEOUT_MS"] = "200";
+    auto migrate = HostProcess::run({"migrate"}, env, 30s);
+    EXPECT_EQ(migrate.exit_code, 0) << migrate.out << migrate.err;
+    EXPECT_EQ(db.scalar("SELECT to_regclass('slow_migration_done') IS NOT NULL"), "t");
+}
+
+// A plugin's command on a database that was never migrated says what to do.
+TEST(Migrations, APluginCommandOnAnUnmigratedDatabaseSaysToMigrate) {
+    TestDatabase db;
+    auto r = HostProcess::run({"probe", "count", "--prefix", "a"}, host_env(db), 30s);
+    EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+    EXPECT_NE(r.err.find("oms-host migrate"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("does not exist"), std::string::npos) << r.err;
+}

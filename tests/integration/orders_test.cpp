@@ -163,6 +163,21 @@ protected:
 
 // ------------------------------------------------------------ placing -----
 
+// Ids are normalised once, at input: an upper-case product id (a valid UUID)
+// orders that product, and the answer names it as the catalogue does.
+TEST_F(Orders, UpperCaseProductAndCustomerIdsAreTheSameIds) {
+    auto p = create_product(port_, admin_.token, "upper-case", 12.5, 5);
+    std::string pid = p["product_id"];
+    std::string upper = pid;
+    for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    std::string customer = alice_.id;
+    for (auto& c : customer) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    auto r = order({{"customer_id", customer}, {"items", {{{"product_id", upper}, {"quantity", 2}}}}}, alice_);
+    ASSERT_EQ(r.status, 201) << r;
+    EXPECT_EQ(r.json()["items"][0]["product_id"], pid) << r;
+    EXPECT_EQ(r.json()["customer_id"], alice_.id) << r;
+}
+
 TEST_F(Orders, PlacesAnOrderWithExactMoneyAndReservesItsStock) {
     auto a = create_product(port_, admin_.token, "happy-a", 99.99, 10);
     auto b = create_product(port_, admin_.token, "happy-b", 10.5, 5);

@@ -116,6 +116,16 @@ inline bool is_uuid(std::string_view s) {
     return true;
 }
 
+// A UUID as PostgreSQL writes it (lower case), for an id that passed
+// is_uuid: normalise ids once, at input, so that they compare equal to the
+// ids other plugins and the database hand back.
+inline std::string canonical_uuid(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out)
+        if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+}
+
 // A new random (version 4) UUID in lower case, e.g. for a row whose id the
 // following statements need before the row's INSERT has answered.
 inline std::string new_uuid() {
