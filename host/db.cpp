@@ -150,7 +150,12 @@ Database::Stats Database::stats() const {
 }
 
 Database::PoolStats Database::pool_stats() const {
-    return {pool_->capacity(), pool_->allocated(), pool_->used(), pool_->idle()};
+    return {options_.max_connections, pool_allocated_.load(), in_use_.load(), pool_idle_.load()};
+}
+
+void Database::note_pool() {
+    pool_allocated_ = pool_->allocated();
+    pool_idle_ = pool_->idle();
 }
 
 Database::ConnState& Database::state_for(PGconn* conn) {
@@ -199,6 +204,7 @@ Database::Lease Database::acquire() {
         ConnState& state = state_for(conn);
         guard.keep = true;  // from here the lease gives the slot back
         ++in_use_;
+        note_pool();
         Lease lease(*this, std::move(session), conn, state);
         if (state.next_id == 0) {  // first use of this connection
             // Pinned whatever the server or database defaults are: times are read as ISO text in UTC.
@@ -241,6 +247,7 @@ Database::Lease::~Lease() {
         } catch (...) {
         }
         --db_->in_use_;
+        db_->note_pool();
         db_->slots_.release();
     }
 }

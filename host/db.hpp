@@ -99,7 +99,9 @@ public:
     };
     Stats stats() const;
 
-    // Poco SessionPool's own view (for GET /metrics).
+    // Poco SessionPool's view (for GET /metrics), as last seen by a worker:
+    // read from atomics, never from the pool (whose mutex a waiting
+    // acquire() may hold), so a reactor thread can read it.
     struct PoolStats {
         int capacity;   // connections the pool may open
         int allocated;  // connections open now
@@ -122,6 +124,8 @@ private:
     std::atomic<int> in_use_{0};
     std::atomic<uint64_t> errors_{0};
     std::atomic<uint64_t> dropped_{0};
+    std::atomic<int> pool_allocated_{0}, pool_idle_{0};
+    void note_pool();  // copies the pool's counts into the atomics (worker threads only)
     std::mutex states_mutex_;
     std::unordered_map<PGconn*, std::unique_ptr<ConnState>> states_;
 };

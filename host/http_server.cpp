@@ -317,7 +317,9 @@ Reply run_route(RequestContext& ctx) {
             if (auth->size() > 7 && lower(auth->substr(0, 7)) == "bearer ")
                 ctx.caller = ctx.runtime->tokens().verify(std::string_view(*auth).substr(7));
         }
-        if (ctx.caller) {
+        // Routes answered on a reactor thread never use the caller, and nothing
+        // there may wait on the database: the token's claims stand unresolved.
+        if (ctx.caller && !route.on_reactor) {
             set_current_request(&ctx);
             auto failed = resolve_caller(ctx);
             set_current_request(nullptr);

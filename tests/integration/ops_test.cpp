@@ -13,7 +13,12 @@
 #include <sstream>
 #include <thread>
 
+#include <libpq-fe.h>
+
+#include <future>
+
 #include "common.hpp"
+#include "shop.hpp"
 
 using namespace omstest;
 using namespace std::chrono_literals;
@@ -553,4 +558,49 @@ TEST_F(Ops, EveryCommandHasHelpAndTheListsWork) {
     auto version = HostProcess::run({"version"}, env, 30s);
     EXPECT_EQ(version.exit_code, 0);
     EXPECT_EQ(version.out.rfind("oms-host ", 0), 0u) << version.out;
+}
+
+// ------------------------------------------------------- reactor routes --
+
+// The routes answered on a reactor thread (/health/live, /metrics) never wait
+// on the database, even with a valid token while every statement on the users
+// table is blocked (issue 13, item 1): a caller is not resolved for routes that
+// do not use one, and /metrics reads the pool's figures from atomics.
+TEST_F(Ops, ReactorRoutesAnswerAtOnceWithATokenWhileTheDatabaseIsBlocked) {
+    PluginDir plugins({"users.so"});
+    auto host = start_host(*db_, {{"OMS_PLUGIN_DIR", plugins.path()}, {"OMS_CALLER_CACHE_TTL", "0"},
+                                  {"OMS_WORKERS", "2"}});
+    ASSERT_NE(host, nullptr);
+    const int p = host->port();
+    User u = sign_up(p, "reactor");
+    const HeaderList auth = {{"Authorization", "Bearer " + u.token}};
+
+    PGconn* locker = PQconnectdb(db_->url().c_str());
+    ASSERT_EQ(PQstatus(locker), CONNECTION_OK);
+    for (const char* sql : {"BEGIN", "LOCK TABLE users IN ACCESS EXCLUSIVE MODE"}) PQclear(PQexec(locker, sql));
+    struct Unlock {  // whatever happens below, the lock goes and the host can stop
+        PGconn* c;
+        ~Unlock() {
+            PQclear(PQexec(c, "COMMIT"));
+            PQfinish(c);
+        }
+    } unlock{locker};
+    // Both workers and their connections now wait behind the lock.
+    std::vector<std::future<HttpResponse>> stuck;
+    for (int i = 0; i < 2; ++i)
+        stuck.push_back(std::async(std::launch::async, [&] { return http_request(p, "GET", "/users/me", {}, auth); }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+
+    for (const char* path : {"/health/live", "/metrics"}) {
+        auto t0 = std::chrono::steady_clock::now();
+        auto r = http_request(p, "GET", path, {}, auth);
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+        EXPECT_EQ(r.status, 200) << path << " " << r;
+        // 50 ms on an idle machine; the margin is for the sanitizer build beside other suites.
+        EXPECT_LT(ms, 250) << path << " waited on the database";
+        std::printf("[ measured ] %s with a token while the database is blocked: %lld ms\n", path,
+                    static_cast<long long>(ms));
+    }
+    PQclear(PQexec(locker, "COMMIT"));  // the stuck requests go on
+    for (auto& f : stuck) EXPECT_EQ(f.get().status, 200);
 }
