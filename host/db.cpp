@@ -120,6 +120,10 @@ DbError classify_db_error(PGconn* conn, const PGresult* res) {
     if (lost || state.rfind("08", 0) == 0 || state == "57P01" || state == "57P02" || state == "57P03")
         return DbError(503, "database_unavailable", state, message, true);
     if (state == "40001" || state == "40P01") return DbError(503, "transaction_conflict", state, message);
+    // A prepared statement whose plan another host's migration made stale
+    // ("cached plan must not change result type"), or one that vanished: the
+    // lease drops the connection (see Lease::note_failure); the retry works.
+    if (state == "0A000" || state == "26000") return DbError(503, "stale_statement", state, message);
     if (state == "57014") return DbError(503, "database_timeout", state, message);
     if (state.rfind("23", 0) == 0) return DbError(409, "conflict", state, message);
     // Bad input that reached a statement: a malformed value, one out of range,
@@ -301,6 +305,15 @@ void Database::Lease::rollback() noexcept {
     if (r) PQclear(r);
 }
 
+void Database::Lease::note_failure(const DbError& e) {
+    // Every statement prepared on this connection may be stale after a schema
+    // change: the connection is not reused, and the next one prepares afresh.
+    if (e.code == "stale_statement") {
+        discard_ = true;
+        state_->statements.clear();
+    }
+}
+
 void Database::Lease::drop_queue(const char* why) noexcept {
     for (auto& q : queue_) {
         q.answer->lease = nullptr;
@@ -377,6 +390,7 @@ PGresult* Database::Lease::flush(const char* finish) {
             q.answer->result = r;
         } else {
             q.answer->error = classify_db_error(conn_, r);
+            note_failure(*q.answer->error);
             ++db_->errors_;
             if (r) PQclear(r);
         }
@@ -412,6 +426,7 @@ PGresult* Database::Lease::flush(const char* finish) {
     auto note_error = [&](PGresult* r) {
         if (!first_error) {
             first_error = classify_db_error(conn_, r);
+            note_failure(*first_error);
             ++db_->errors_;
         }
     };

@@ -192,6 +192,7 @@ private:
     // finishing statement's result (null when none was given).
     PGresult* flush(const char* finish = nullptr);
     void drop_queue(const char* why) noexcept;
+    void note_failure(const DbError& e);
 
     bool begin_pending_ = false;
     bool discard_ = false;

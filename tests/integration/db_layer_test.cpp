@@ -214,3 +214,31 @@ TEST(DbLayer, SessionsRunInUtcWithIsoDatesWhateverTheDefaults) {
     EXPECT_EQ(c.query("SHOW TimeZone").value(0, 0), "UTC");
     EXPECT_EQ(c.query("SELECT '2026-12-03 10:00:00+05:30'::timestamptz::text").value(0, 0), "2026-12-03 04:30:00+00");
 }
+
+// Another host's migration changes a column's type under a statement this
+// connection prepared: the statement fails once as a retryable 503, the
+// connection is not reused, and the retry prepares afresh and works.
+TEST(DbLayer, AStatementMadeStaleByAMigrationFailsOnceThenWorks) {
+    TestDatabase tdb;
+    tdb.exec("CREATE TABLE s (a int); INSERT INTO s VALUES (1)");
+    Database db(options(tdb));
+    {
+        auto c = db.acquire();
+        EXPECT_EQ(c.query("SELECT * FROM s").value(0, 0), "1");  // prepared on this connection
+    }
+    tdb.exec("ALTER TABLE s ALTER COLUMN a TYPE text");
+    {
+        auto c = db.acquire();
+        c.begin();
+        try {
+            c.query("SELECT * FROM s");
+            FAIL() << "the stale plan must fail";
+        } catch (const DbError& e) {
+            EXPECT_EQ(e.status, 503) << e.what();
+            EXPECT_EQ(e.code, "stale_statement") << e.what();
+        }
+    }
+    EXPECT_EQ(db.stats().connections_dropped, 1u);
+    auto c = db.acquire();
+    EXPECT_EQ(c.query("SELECT * FROM s").value(0, 0), "1");
+}
