@@ -78,6 +78,12 @@ oms::Response create_payment_route(oms::Request& req) {
     int64_t amount = order.at("total_amount").get<int64_t>();
     std::string currency = order.at("currency").get<std::string>();
     if (amount <= 0) throw oms::conflict("nothing_to_pay", "The order's total is zero.");
+    // Razorpay takes three-decimal currencies (KWD, BHD, OMR) only in whole
+    // multiples of 10 minor units: say so now rather than fail at the gateway.
+    if (oms::money::minor_digits(currency) == 3 && amount % 10 != 0)
+        throw oms::bad_request("amount_not_supported",
+                               "Razorpay accepts " + currency + " amounts only to two decimal places; this order's total is " +
+                                   oms::money::to_json(amount, currency).dump() + " " + currency + ".");
 
     // Inside the request's transaction: if the gateway fails, nothing is
     // written; if we fail after it answered, an unused Razorpay order is left

@@ -62,6 +62,7 @@ void setup(oms::Plugin& p) {
         .response_schema(201, schemas::payment(true))
         .response_schema(200, schemas::payment(true), "The order's open payment, returned again")
         .response_header(201, "Location", "The payment's URL")
+        .error(400, "amount_not_supported: a KWD, BHD or OMR total with a third decimal, which Razorpay refuses.")
         .error(409, "order_not_payable: the order is not pending; nothing_to_pay: its total is zero.")
         .error(502, gateway_errors);
     p.route("POST", "/payments/verify", verify_payment_route)

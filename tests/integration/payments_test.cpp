@@ -36,6 +36,8 @@
 #include <regex>
 #include <thread>
 
+#include <algorithm>
+
 #include "common.hpp"
 #include "shop.hpp"
 #include "fake_razorpay.hpp"
@@ -278,6 +280,32 @@ TEST_F(Payments, RegisterOrderPayCaptureMarksTheOrderPaidAndCommitsItsStock) {
     EXPECT_EQ(order["payments"][0]["id"], p["id"]);
     EXPECT_EQ(order["payments"][0]["status"], "captured");
     EXPECT_EQ(order["history"].back()["to"], "paid");
+}
+
+// Razorpay takes amounts of three-decimal currencies (KWD, BHD, OMR) only in
+// multiples of 10 minor units: such a total is refused with a clear 400 before
+// the gateway is asked, not a 502 at checkout (issue 13, item 5).
+TEST_F(Payments, AThreeDecimalTotalTheGatewayCannotTakeIsA400) {
+    Shop& s = *shop_;
+    auto prod = post(s.port, "/inventory",
+                     {{"sku", unique("kwd")}, {"name", "Dates"}, {"price", 1.235}, {"currency", "KWD"}, {"on_hand", 5}},
+                     s.admin.token);
+    ASSERT_EQ(prod.status, 201) << prod;
+    auto order = post(s.port, "/orders",
+                      {{"currency", "KWD"}, {"items", {{{"product_id", prod.json()["product_id"]}, {"quantity", 1}}}}},
+                      alice_.token);
+    ASSERT_EQ(order.status, 201) << order;
+    std::string order_id = order.json()["id"];
+    auto orders_created = [&] {
+        auto calls = s.fake.calls();
+        return std::count_if(calls.begin(), calls.end(),
+                             [](const auto& c) { return c.method == "POST" && c.path == "/v1/orders"; });
+    };
+    auto before = orders_created();
+    auto r = s.start_payment(alice_, order_id);
+    expect_problem(r, 400, "amount_not_supported");
+    EXPECT_EQ(orders_created(), before) << "the gateway was not asked";
+    EXPECT_EQ(s.payments_of(order_id), 0);
 }
 
 TEST_F(Payments, TheOpenPaymentIsReturnedAgainNeverDuplicated) {
