@@ -185,8 +185,12 @@ oms::Response refund_payment_route(oms::Request& req) {
             throw oms::validation_failed({{"reason", "must be a string of at most 500 characters"}});
         if (!it->get<std::string>().empty()) reason = it->get<std::string>();
     }
-    std::string refund_id =
-        create_refund(tx, payment, *attempt, amount, reason, false, PublishRefunded::when_processed);
+    // The host replays a resubmitted request (same Idempotency-Key) once this
+    // one committed; the gateway key comes from the same key, so even a
+    // resubmission racing a rolled-back first attempt refunds once.
+    std::string refund_id = create_refund(tx, payment, *attempt, amount, reason, false,
+                                          PublishRefunded::when_processed,
+                                          req.header("idempotency-key").value_or(""));
     return oms::Response::json(refund_json(tx, refund_id), 201)
         .header("Location", "/payments/" + payment.id);
 }

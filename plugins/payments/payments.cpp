@@ -5,7 +5,7 @@
 //   POST /payments/verify        (token) {razorpay_order_id, razorpay_payment_id, razorpay_signature}
 //   POST /payments/webhook       (Razorpay; raw body, X-Razorpay-Signature) payment.*, order.paid, refund.*
 //   GET  /payments/:id           (token) owner or admin
-//   POST /payments/:id/refund    (admin) {amount?, reason?} → 201 the refund
+//   POST /payments/:id/refund    (admin, Idempotency-Key) {amount?, reason?} → 201 the refund
 //   POST /payments/:id/simulate  (token; SIMULATED mode only) {outcome: captured|failed|authorized}
 //   events out: payment.captured (orders marks the order paid), payment.refunded
 //   services:   payments.for_order {order_id}, payments.refund_order {order_id, reason?}
@@ -96,6 +96,7 @@ void setup(oms::Plugin& p) {
         .response_schema(200, schemas::payment());
     p.route("POST", "/payments/:id/refund", refund_payment_route)
         .role("admin")
+        .idempotent()
         .summary("Refund a payment, fully or partly")
         .path_param("id", payment_id)
         .request_schema(schemas::refund_request(), false)

@@ -40,7 +40,8 @@ void publish_refunded_if_due(oms::Tx& tx, const PaymentRow& payment, const std::
 }  // namespace
 
 std::string create_refund(oms::Tx& tx, const PaymentRow& payment, const AttemptRow& attempt, int64_t amount,
-                          const std::string& reason, bool automatic, PublishRefunded publish) {
+                          const std::string& reason, bool automatic, PublishRefunded publish,
+                          const std::string& request_key) {
     if (amount <= 0) throw oms::validation_failed({{"amount", "must be greater than 0"}});
     if (amount > attempt.refundable())
         throw oms::conflict("refund_exceeds_captured",
@@ -48,11 +49,13 @@ std::string create_refund(oms::Tx& tx, const PaymentRow& payment, const AttemptR
                                 attempt.gateway_payment_id + " can still be refunded.");
 
     // The id is derived, not random: see refunds.hpp.
-    auto ids = tx.query("SELECT md5($1 || ':' || count(*))::uuid::text AS id "
-                        "FROM payment_refunds WHERE gateway_payment_id = $1 AND idempotency_key IS NOT NULL",
-                        attempt.gateway_payment_id)
-                   .at(0);
-    std::string id = ids.get<std::string>("id");
+    auto ids = request_key.empty()
+                   ? tx.query("SELECT md5($1 || ':' || count(*))::uuid::text AS id "
+                              "FROM payment_refunds WHERE gateway_payment_id = $1 AND idempotency_key IS NOT NULL",
+                              attempt.gateway_payment_id)
+                   : tx.query("SELECT md5($1 || ':request:' || $2)::uuid::text AS id", attempt.gateway_payment_id,
+                              request_key);
+    std::string id = ids.at(0).get<std::string>("id");
     std::string key = "oms-" + id;
     key.erase(std::remove(key.begin(), key.end(), '-'), key.end());  // [A-Za-z0-9]: 35 characters
 

@@ -2,11 +2,14 @@
 // automatic refunds of captures that could not pay their order) and learnt
 // from refund.* webhooks.
 //
-// A refund row's id, and the X-Refund-Idempotency key derived from it, are a
-// function of (pay_ id, how many refunds we already asked for on it): if the
+// A refund row's id, and the X-Refund-Idempotency key derived from it, come
+// from the request that asked for it: its Idempotency-Key when the client sent
+// one (the same request resubmitted — after a timeout, say — sends the same
+// gateway key, so Razorpay returns that refund instead of making a second),
+// else (pay_ id, how many refunds we already asked for on it): if the
 // transaction that asked for a refund rolls back after the gateway made it
 // (a later statement failed, the host died before COMMIT), the retry sends the
-// same key and Razorpay returns that refund instead of making a second one.
+// same key. Refunds learnt from webhooks carry no key and are not counted.
 //
 // payment.refunded {order_id, payment_id, gateway_payment_id, refund_id,
 // amount (this refund, minor), refunded_total (minor), currency, full} is
@@ -29,8 +32,10 @@ enum class PublishRefunded { no, when_processed };
 // records it; `payment` must be locked. 409 refund_exceeds_captured when more
 // than the attempt's refundable amount is asked; 502 when the gateway fails.
 // Returns the refund row's id.
+// `request_key`: the asking request's Idempotency-Key, or empty.
 std::string create_refund(oms::Tx& tx, const PaymentRow& payment, const AttemptRow& attempt, int64_t amount,
-                          const std::string& reason, bool automatic, PublishRefunded publish);
+                          const std::string& reason, bool automatic, PublishRefunded publish,
+                          const std::string& request_key = {});
 
 // A refund entity from a verified refund.created / refund.processed /
 // refund.failed webhook. Statuses only move pending → processed | failed.

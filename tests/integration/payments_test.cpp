@@ -694,6 +694,31 @@ TEST_F(Payments, AnAdminCancellingAPaidOrderRefundsIt) {
     EXPECT_EQ(s.order_status(placed.order_id), "cancelled");
 }
 
+// An admin's partial refund resubmitted with its Idempotency-Key (the first
+// answer was lost to a timeout) refunds once: the host replays the answer, and
+// the gateway key comes from the request, not from a count (issue 13, item 4).
+TEST_F(Payments, AResubmittedRefundWithItsIdempotencyKeyRefundsOnce) {
+    Shop& s = *shop_;
+    auto placed = s.place(alice_, 20, 1, 10);  // 20.00 INR
+    json p = s.new_payment(alice_, placed.order_id);
+    std::string id = p["id"], pay = s.pay_at_gateway(p["gateway_order_id"]);
+    ASSERT_EQ(s.fake.send("payment.captured", pay).status, 200);
+    std::string refund = "/payments/" + id + "/refund";
+    json body = {{"amount", 5}, {"reason", "one item damaged"}};
+    auto first = post(s.port, refund, body, s.admin.token, {{"Idempotency-Key", "refund-once-1"}});
+    ASSERT_EQ(first.status, 201) << first;
+    auto again = post(s.port, refund, body, s.admin.token, {{"Idempotency-Key", "refund-once-1"}});
+    EXPECT_EQ(again.status, 201) << again;
+    EXPECT_EQ(again.header("Idempotent-Replayed"), "true");
+    EXPECT_EQ(again.json()["id"], first.json()["id"]);
+    EXPECT_EQ(s.fake.refunds_of(pay).size(), 1u) << "one refund at the gateway";
+    EXPECT_EQ(s.refunds_in_db(id).size(), 1u);
+    // Another key is another refund, with its own gateway key.
+    auto second = post(s.port, refund, body, s.admin.token, {{"Idempotency-Key", "refund-once-2"}});
+    ASSERT_EQ(second.status, 201) << second;
+    EXPECT_EQ(s.fake.refunds_of(pay).size(), 2u);
+}
+
 TEST_F(Payments, PartialThenFullRefundThroughTheRouteAndRefundProcessed) {
     Shop& s = *shop_;
     auto placed = s.place(alice_, 20, 1, 10);  // 20.00 INR
