@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <arpa/inet.h>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -16,6 +18,18 @@ std::string_view trim(std::string_view s) {
     while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
     while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
     return s;
+}
+
+// The non-empty, trimmed items of "a, b,c".
+std::vector<std::string> comma_list(std::string_view list) {
+    std::vector<std::string> out;
+    while (!list.empty()) {
+        size_t comma = list.find(',');
+        std::string_view item = trim(list.substr(0, comma));
+        if (!item.empty()) out.emplace_back(item);
+        list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    }
+    return out;
 }
 
 std::map<std::string, std::string, std::less<>> read_file(const std::string& path) {
@@ -249,23 +263,88 @@ CorsPolicy Config::cors() const {
     CorsPolicy p;
     p.max_age = static_cast<int>(parse_int(*this, "OMS_CORS_MAX_AGE", 600, 0, 86400));
     std::string list = get("OMS_CORS_ORIGINS");
-    size_t start = 0;
-    while (start <= list.size()) {
-        size_t comma = list.find(',', start);
-        std::string item(trim(std::string_view(list).substr(start, comma == std::string::npos ? std::string::npos
-                                                                                               : comma - start)));
+    for (const auto& item : comma_list(list)) {
         if (item == "*") p.any = true;
-        else if (!item.empty()) {
+        else {
             if (auto why = origin_error(item))
                 throw ConfigError("OMS_CORS_ORIGINS: '" + item + "' " + *why);
             p.origins.push_back(item);
         }
-        if (comma == std::string::npos) break;
-        start = comma + 1;
     }
     if (p.any && !p.origins.empty())
         throw ConfigError("OMS_CORS_ORIGINS is either * or a comma list of origins, not both (got '" + list + "')");
     return p;
+}
+
+namespace {
+
+// An address in `family`'s bytes; false when it is not one.
+bool parse_address(std::string_view text, int& family, unsigned char* bytes) {
+    std::string t(text);
+    if (inet_pton(AF_INET, t.c_str(), bytes) == 1) {
+        family = AF_INET;
+        return true;
+    }
+    if (inet_pton(AF_INET6, t.c_str(), bytes) == 1) {
+        family = AF_INET6;
+        return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+bool TrustedProxies::contains(std::string_view address) const {
+    unsigned char bytes[16]{};
+    int family = 0;
+    if (!parse_address(address, family, bytes)) return false;
+    for (const auto& r : ranges) {
+        if (r.family != family) continue;
+        int full = r.prefix / 8, rest = r.prefix % 8;
+        if (std::memcmp(bytes, r.bytes, static_cast<size_t>(full)) != 0) continue;
+        if (rest && ((bytes[full] ^ r.bytes[full]) & static_cast<unsigned char>(0xff << (8 - rest)))) continue;
+        return true;
+    }
+    return false;
+}
+
+std::string TrustedProxies::client_address(const std::string& peer, const std::string* forwarded_for) const {
+    if (!forwarded_for || !contains(peer)) return peer;
+    // Right to left: each trusted proxy appended the address it received from.
+    std::string_view list = *forwarded_for;
+    std::string client = peer;
+    while (!list.empty()) {
+        size_t comma = list.rfind(',');
+        std::string_view item = trim(comma == std::string_view::npos ? list : list.substr(comma + 1));
+        list = comma == std::string_view::npos ? std::string_view() : list.substr(0, comma);
+        unsigned char bytes[16]{};
+        int family = 0;
+        if (!parse_address(item, family, bytes)) break;  // garbage: trust what we have
+        client = std::string(item);
+        if (!contains(item)) break;
+    }
+    return client;
+}
+
+TrustedProxies Config::trusted_proxies() const {
+    TrustedProxies t;
+    for (const auto& item : comma_list(get("OMS_TRUSTED_PROXIES"))) {
+        TrustedProxies::Range r;
+        size_t slash = item.find('/');
+        std::string address = item.substr(0, slash);
+        if (!parse_address(address, r.family, r.bytes))
+            throw ConfigError("OMS_TRUSTED_PROXIES: '" + item + "' is not an IP address or CIDR range");
+        int max = r.family == AF_INET ? 32 : 128;
+        r.prefix = max;
+        if (slash != std::string::npos) {
+            std::string bits = item.substr(slash + 1);
+            auto [p, ec] = std::from_chars(bits.data(), bits.data() + bits.size(), r.prefix);
+            if (ec != std::errc() || p != bits.data() + bits.size() || bits.empty() || r.prefix < 0 || r.prefix > max)
+                throw ConfigError("OMS_TRUSTED_PROXIES: '" + item + "' has a bad prefix length");
+        }
+        t.ranges.push_back(r);
+    }
+    return t;
 }
 
 RateLimitPolicy Config::rate_limit() const {
@@ -296,6 +375,7 @@ void Config::validate_for_serving() const {
     (void)statement_timeout();
     (void)idempotency_retention();
     (void)cors();
+    (void)trusted_proxies();
     (void)rate_limit();
     (void)caller_cache_size();
     (void)caller_cache_ttl();

@@ -35,6 +35,25 @@ struct CorsPolicy {
     bool allows(std::string_view origin) const;
 };
 
+// The proxies in front of the host (OMS_TRUSTED_PROXIES: CIDR ranges such as
+// 127.0.0.1/32, 10.0.0.0/8, ::1/128). A request from one of them is taken to
+// come from the right-most X-Forwarded-For address that is not itself a
+// trusted proxy; from anyone else, X-Forwarded-For is ignored (it is the
+// client's to forge).
+struct TrustedProxies {
+    struct Range {
+        int family = 0;           // AF_INET or AF_INET6
+        unsigned char bytes[16]{};
+        int prefix = 0;
+    };
+    std::vector<Range> ranges;
+    bool enabled() const { return !ranges.empty(); }
+    bool contains(std::string_view address) const;
+    // The client's address for a request from `peer` carrying `forwarded_for`
+    // (the X-Forwarded-For value, or null).
+    std::string client_address(const std::string& peer, const std::string* forwarded_for) const;
+};
+
 // Requests per second per client address (OMS_RATE_LIMIT_RPS, OMS_RATE_LIMIT_BURST); 0 = off.
 struct RateLimitPolicy {
     int64_t rps = 0;
@@ -71,6 +90,7 @@ public:
     std::chrono::milliseconds statement_timeout() const;  // OMS_DB_STATEMENT_TIMEOUT_MS (migrations: none)
     std::chrono::seconds idempotency_retention() const;  // how long Idempotency-Key answers are kept
     CorsPolicy cors() const;
+    TrustedProxies trusted_proxies() const;
     RateLimitPolicy rate_limit() const;
     // The per-host cache of auth.resolve_caller answers: entries (OMS_CALLER_CACHE_SIZE)
     // and their lifetime (OMS_CALLER_CACHE_TTL, seconds; 0 turns the cache off).

@@ -572,6 +572,11 @@ public:
                 ctx->remote_address = req.address().host();
             } catch (...) {
             }
+            // Behind a trusted proxy the client is who it forwarded for: the
+            // rate limit, the login throttle and the access log use that address.
+            if (core_->options.trusted_proxies.enabled())
+                ctx->remote_address =
+                    core_->options.trusted_proxies.client_address(ctx->remote_address, ctx->header("x-forwarded-for"));
             const std::string* rid = ctx->header("x-request-id");
             ctx->request_id = rid && acceptable_request_id(*rid) ? *rid : new_request_id();
 

@@ -28,6 +28,7 @@ public:
         size_t body_limit = 1 << 20;
         std::chrono::milliseconds shutdown_timeout{20000};
         CorsPolicy cors;             // off unless origins are given
+        TrustedProxies trusted_proxies;  // whose X-Forwarded-For names the client (OMS_TRUSTED_PROXIES)
         RateLimitPolicy rate_limit;  // off unless rps > 0
     };
 

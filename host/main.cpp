@@ -245,6 +245,7 @@ int serve(Runtime& rt, const sigset_t& signals) {
     o.body_limit = cfg.body_limit();
     o.shutdown_timeout = cfg.shutdown_timeout();
     o.cors = cfg.cors();
+    o.trusted_proxies = cfg.trusted_proxies();
     o.rate_limit = cfg.rate_limit();
     o.reactor_threads = std::max(1, std::min(4, static_cast<int>(std::thread::hardware_concurrency())));
     // Before the server: its first requests fill the cache once LISTEN is in place.

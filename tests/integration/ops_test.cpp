@@ -604,3 +604,28 @@ TEST_F(Ops, ReactorRoutesAnswerAtOnceWithATokenWhileTheDatabaseIsBlocked) {
     PQclear(PQexec(locker, "COMMIT"));  // the stuck requests go on
     for (auto& f : stuck) EXPECT_EQ(f.get().status, 200);
 }
+
+// Behind a trusted proxy every client keeps its own rate-limit bucket (they
+// all reach the host from the proxy's address); from an untrusted peer a
+// forged X-Forwarded-For changes nothing (issue 13, item 17).
+TEST_F(Ops, BehindATrustedProxyEachForwardedClientHasItsOwnRateLimit) {
+    EmptyDir plugins;
+    auto limited = [&](const std::string& trusted) {
+        std::map<std::string, std::string> env = {{"OMS_PLUGIN_DIR", plugins.path()},
+                                                  {"OMS_RATE_LIMIT_RPS", "1"},
+                                                  {"OMS_RATE_LIMIT_BURST", "2"}};
+        if (!trusted.empty()) env["OMS_TRUSTED_PROXIES"] = trusted;
+        auto host = start_host(*db_, env);
+        EXPECT_NE(host, nullptr);
+        const int p = host->port();
+        auto from = [&](const std::string& client) {
+            return http_request(p, "GET", "/openapi.json", {}, {{"X-Forwarded-For", client}}).status;
+        };
+        std::vector<int> out;
+        for (int i = 0; i < 3; ++i) out.push_back(from("198.51.100.1"));
+        out.push_back(from("198.51.100.2"));
+        return out;
+    };
+    EXPECT_EQ(limited("127.0.0.1/32"), (std::vector<int>{200, 200, 429, 200})) << "one bucket per forwarded client";
+    EXPECT_EQ(limited(""), (std::vector<int>{200, 200, 429, 429})) << "without trust, one bucket for the peer";
+}

@@ -126,3 +126,25 @@ TEST(Config, RateLimitDefaultsOffAndBurstFollowsTheRate) {
     EXPECT_THROW(Config::from_map({{"OMS_RATE_LIMIT_RPS", "-3"}}).rate_limit(), ConfigError);
     EXPECT_THROW(Config::from_map({{"OMS_RATE_LIMIT_RPS", "5"}, {"OMS_RATE_LIMIT_BURST", "0"}}).rate_limit(), ConfigError);
 }
+
+// OMS_TRUSTED_PROXIES: X-Forwarded-For is believed only from a trusted peer,
+// and the client is its right-most address that is not a trusted proxy.
+TEST(TrustedProxies, TheClientIsTheRightMostUntrustedForwardedAddress) {
+    auto t = Config::from_map({{"OMS_TRUSTED_PROXIES", "127.0.0.1/32, 10.0.0.0/8,::1"}}).trusted_proxies();
+    ASSERT_TRUE(t.enabled());
+    EXPECT_TRUE(t.contains("10.200.3.4"));
+    EXPECT_TRUE(t.contains("::1"));
+    EXPECT_FALSE(t.contains("11.0.0.1"));
+    EXPECT_FALSE(t.contains("not an address"));
+    std::string xff = "198.51.100.7, 203.0.113.9, 10.1.1.1";
+    EXPECT_EQ(t.client_address("127.0.0.1", &xff), "203.0.113.9");  // 198.51.100.7 is the client's own claim
+    EXPECT_EQ(t.client_address("192.0.2.1", &xff), "192.0.2.1");    // an untrusted peer's header is ignored
+    EXPECT_EQ(t.client_address("127.0.0.1", nullptr), "127.0.0.1");
+    std::string garbage = "203.0.113.9, <script>";
+    EXPECT_EQ(t.client_address("127.0.0.1", &garbage), "127.0.0.1");
+    std::string all_trusted = "10.0.0.1, 10.0.0.2";
+    EXPECT_EQ(t.client_address("127.0.0.1", &all_trusted), "10.0.0.1");
+    EXPECT_FALSE(Config::from_map({}).trusted_proxies().enabled());
+    for (const char* bad : {"10.0.0.0/33", "nonsense", "10.0.0.0/", "::1/129"})
+        EXPECT_THROW(Config::from_map({{"OMS_TRUSTED_PROXIES", bad}}).trusted_proxies(), ConfigError) << bad;
+}
