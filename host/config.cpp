@@ -362,6 +362,20 @@ std::chrono::seconds Config::caller_cache_ttl() const {
     return std::chrono::seconds(parse_int(*this, "OMS_CALLER_CACHE_TTL", 5, 0, 3600));
 }
 
+int Config::task_threads() const { return static_cast<int>(parse_int(*this, "OMS_TASK_THREADS", 2, 0, 64)); }
+std::chrono::milliseconds Config::task_poll() const {
+    return std::chrono::milliseconds(parse_int(*this, "OMS_TASK_POLL_MS", 1000, 10, 3600000));
+}
+std::chrono::milliseconds Config::task_retry() const {
+    return std::chrono::milliseconds(parse_int(*this, "OMS_TASK_RETRY_MS", 1000, 10, 3600000));
+}
+std::chrono::seconds Config::task_lease() const {
+    return std::chrono::seconds(parse_int(*this, "OMS_TASK_LEASE_S", 120, 5, 86400));
+}
+int Config::task_max_attempts() const {
+    return static_cast<int>(parse_int(*this, "OMS_TASK_MAX_ATTEMPTS", 25, 1, 1000));
+}
+
 void Config::validate_for_serving() const {
     (void)database_url();
     (void)port();
@@ -379,6 +393,11 @@ void Config::validate_for_serving() const {
     (void)rate_limit();
     (void)caller_cache_size();
     (void)caller_cache_ttl();
+    (void)task_threads();
+    (void)task_poll();
+    (void)task_retry();
+    (void)task_lease();
+    (void)task_max_attempts();
     (void)jwt_expires_in();
     bool prod = production();
     const std::string* secret = find("JWT_SECRET");

@@ -96,6 +96,16 @@ public:
     // and their lifetime (OMS_CALLER_CACHE_TTL, seconds; 0 turns the cache off).
     size_t caller_cache_size() const;
     std::chrono::seconds caller_cache_ttl() const;
+    // Tasks (the outbox, tasks.hpp): threads per host (OMS_TASK_THREADS, 0 = this
+    // host runs none), how often they look for due tasks another host stored
+    // (OMS_TASK_POLL_MS), the first retry's delay, doubling
+    // (OMS_TASK_RETRY_MS), a claim's lease (OMS_TASK_LEASE_S: longer than any
+    // handler runs) and the default number of runs (OMS_TASK_MAX_ATTEMPTS).
+    int task_threads() const;
+    std::chrono::milliseconds task_poll() const;
+    std::chrono::milliseconds task_retry() const;
+    std::chrono::seconds task_lease() const;
+    int task_max_attempts() const;
 
     // Checks every value the host reads; throws ConfigError on the first bad one.
     void validate_for_serving() const;

@@ -1,10 +1,12 @@
 // The C function table handed to plugins (<oms/abi.h>). Every function here
 // is noexcept in spirit: failures are reported through oms_error, never thrown.
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 
@@ -119,6 +121,19 @@ int register_job(oms_plugin* self, const oms_job_def* d, oms_error* err) {
         if (!d || !d->name || !d->handler || d->interval_ms < 10) throw PluginError("job definition is incomplete (interval >= 10 ms)");
         self->runtime->add_job({self->plugin->name, d->name, std::chrono::milliseconds(d->interval_ms), d->handler,
                                 d->user_data});
+    });
+}
+
+int register_task(oms_plugin* self, const oms_task_def* d, oms_error* err) {
+    if (!registration_open(self, err)) return OMS_FAIL;
+    return guarded(err, [&] {
+        if (!d || d->struct_size < offsetof(oms_task_def, max_attempts) || !d->name || !d->handler)
+            throw PluginError("task definition is incomplete");
+        // Fields appended after ABI 1.2 are read only when the plugin's struct has them.
+        uint32_t max_attempts = d->struct_size >= offsetof(oms_task_def, max_attempts) + sizeof(uint32_t)
+                                    ? d->max_attempts
+                                    : 0;
+        self->runtime->add_task({self->plugin->name, d->name, d->handler, d->user_data, max_attempts});
     });
 }
 
@@ -247,7 +262,10 @@ int tx_begin(oms_plugin* self, oms_tx** out, oms_error* err) {
 }
 int tx_commit(oms_tx* tx, oms_error* err) {
     std::unique_ptr<oms_tx> owned(tx);
-    return guarded(err, [&] { owned->lease->commit(); });
+    return guarded(err, [&] {
+        owned->lease->commit();
+        if (owned->enqueued_tasks) owned->runtime->wake_tasks();
+    });
 }
 void tx_rollback(oms_tx* tx) {
     std::unique_ptr<oms_tx> owned(tx);
@@ -387,6 +405,35 @@ int cache_invalidate(oms_tx* tx, oms_str service, oms_str key, oms_error* err) {
     return guarded(err, [&] { queue_cache_invalidation(*tx->lease, sv(service), sv(key)); });
 }
 
+// Stores the task in `tx` (queued: it travels with the transaction's next
+// round trip or its COMMIT); the task threads are woken after the commit.
+int tx_enqueue_task(oms_tx* tx, oms_str name, oms_str payload_json, oms_str key, oms_error* err) {
+    if (!tx || !tx->lease) {
+        set_error(err, 500, "no_transaction", "tx_enqueue_task needs a transaction");
+        return OMS_FAIL;
+    }
+    if (tx->read_only) {
+        set_error(err, 500, "read_only_route", "a read-only route cannot enqueue a task (it has no transaction)");
+        return OMS_FAIL;
+    }
+    if (!tx->runtime->find_task(sv(name))) {
+        set_error(err, 501, "service_unavailable",
+                  "no loaded plugin registers the task '" + std::string(sv(name)) + "'");
+        return OMS_FAIL;
+    }
+    return guarded(err, [&] {
+        auto payload = nlohmann::json::parse(sv(payload_json), nullptr, false);
+        if (!payload.is_object()) throw std::invalid_argument("a task's payload must be a JSON object");
+        static const std::string sql =
+            "INSERT INTO oms_tasks (name, key, payload) VALUES ($1, $2, $3::jsonb) "
+            "ON CONFLICT ON CONSTRAINT oms_tasks_key DO NOTHING";
+        Params params{std::string(sv(name)), std::nullopt, std::string(sv(payload_json))};
+        if (key.len > 0) params[1] = std::string(sv(key));
+        tx->lease->query_later(sql, std::move(params));
+        tx->enqueued_tasks = true;
+    });
+}
+
 const oms_host_api kApi = {
     OMS_ABI_MAJOR, OMS_ABI_MINOR, sizeof(oms_host_api),
     register_route, register_migration, subscribe, register_service, register_job, register_command,
@@ -405,6 +452,7 @@ const oms_host_api kApi = {
     error_add_header,
     tx_query_deferred, result_wait,
     cache_invalidate,
+    register_task, tx_enqueue_task,
 };
 
 }  // namespace

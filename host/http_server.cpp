@@ -379,6 +379,7 @@ Reply run_route(RequestContext& ctx) {
                 if (idempotency.active() && IdempotencyStore::is_fence(e)) return IdempotencyClaim::in_flight(ctx);
                 throw;
             }
+            if (tx->enqueued_tasks) ctx.runtime->wake_tasks();
         }
         return std::move(resp.reply);
     } catch (const DbError& e) {

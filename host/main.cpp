@@ -19,6 +19,7 @@
 #include "http_server.hpp"
 #include "idempotency.hpp"
 #include "jobs.hpp"
+#include "tasks.hpp"
 #include "logging.hpp"
 #include "metrics.hpp"
 #include "migrate.hpp"
@@ -206,7 +207,10 @@ int serve(Runtime& rt, const sigset_t& signals) {
     const Config& cfg = rt.config();
     cfg.validate_for_serving();
     int workers = cfg.workers();
-    rt.set_database_connections(workers + 2);  // + the job thread and /health under load
+    // + the job thread, /health under load, and one for each task thread (a
+    // task holds at most one connection at a time: its claim, its handler's
+    // transaction, its outcome).
+    rt.set_database_connections(workers + 2 + cfg.task_threads());
 
     // Idempotency keys are kept OMS_IDEMPOTENCY_RETENTION seconds (at least 24 h).
     static std::chrono::seconds retention{cfg.idempotency_retention()};
@@ -254,6 +258,10 @@ int serve(Runtime& rt, const sigset_t& signals) {
     server.start();
     JobRunner jobs(rt);
     jobs.start();
+    TaskRunner tasks(rt, {cfg.task_threads(), cfg.task_poll(), cfg.task_retry(), std::chrono::minutes(10),
+                          cfg.task_lease(), cfg.task_max_attempts()});
+    tasks.start();
+    rt.set_task_counters(&tasks.counters());
 
     auto ready = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - rt.started()).count();
     spdlog::info(json({{"event", "listening"},
@@ -269,6 +277,8 @@ int serve(Runtime& rt, const sigset_t& signals) {
     int sig = 0;
     sigwait(&signals, &sig);
     spdlog::info("received {}, draining in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    tasks.stop();  // lets running handlers finish (a gateway call is bounded by its timeout)
+    rt.set_task_counters(nullptr);
     jobs.stop();
     server.stop();
     rt.stop_caller_cache();
@@ -291,6 +301,33 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
         }
         std::cout << line << "\n";
     }
+}
+
+int list_tasks(Runtime& rt, const std::string& state) {
+    auto c = rt.database().acquire();
+    auto r = c.query("SELECT id::text, name, state, attempts::text, "
+                     "  to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+                     "  coalesce(left(last_error, 80), '-') FROM oms_tasks "
+                     "WHERE $1 = 'all' OR state = $1 ORDER BY created_at DESC LIMIT 100",
+                     {state});
+    std::vector<std::vector<std::string>> rows{{"ID", "NAME", "STATE", "RUNS", "CREATED_AT", "LAST_ERROR"}};
+    for (int i = 0; i < r.rows(); ++i) {
+        std::vector<std::string> row;
+        for (int j = 0; j < r.columns(); ++j) row.emplace_back(r.value(i, j));
+        rows.push_back(std::move(row));
+    }
+    print_table(rows);
+    return 0;
+}
+
+int retry_task(Runtime& rt, const std::string& id) {
+    auto c = rt.database().acquire();
+    auto r = c.query("UPDATE oms_tasks SET state = 'pending', attempts = 0, run_at = now(), finished_at = NULL "
+                     "WHERE id::text = lower($1) AND state = 'dead' RETURNING name",
+                     {id});
+    if (r.rows() == 0) die(2, "no dead task " + id + " (see `oms-host tasks list`)");
+    std::cout << "task " << id << " (" << r.value(0, 0) << ") is due again\n";
+    return 0;
 }
 
 int clear_data(Runtime& rt, bool yes) {
@@ -366,6 +403,15 @@ int main(int argc, char** argv) {
     auto* routes_cmd = app.add_subcommand("routes", "List the HTTP routes of the host and the loaded plugins");
     auto* version_cmd = app.add_subcommand("version", "Print the version and the plugin ABI");
     auto* openapi_cmd = app.add_subcommand("openapi", "Print the OpenAPI 3.1 document GET /openapi.json serves");
+    auto* tasks_cmd = app.add_subcommand("tasks", "Inspect the task outbox and revive dead tasks");
+    tasks_cmd->require_subcommand(1, 1);
+    auto* tasks_list = tasks_cmd->add_subcommand("list", "List tasks (newest first, at most 100)");
+    std::string tasks_state = "dead";
+    tasks_list->add_option("--state", tasks_state, "pending, done, dead or all (default: dead)")
+        ->check(CLI::IsMember({"pending", "done", "dead", "all"}));
+    auto* tasks_retry = tasks_cmd->add_subcommand("retry", "Make a dead task due again, with a fresh set of runs");
+    std::string tasks_retry_id;
+    tasks_retry->add_option("id", tasks_retry_id, "The task's id")->required();
     auto* clear_cmd = app.add_subcommand("clear-data", "Delete every row of every table except the migration ledger");
     bool clear_yes = false;
     clear_cmd->add_flag("--yes", clear_yes, "Confirm (required when OMS_ENV=production)");
@@ -474,6 +520,8 @@ int main(int argc, char** argv) {
             print_table(rows);
             return 0;
         }
+        if (*tasks_list) return list_tasks(rt, tasks_state);
+        if (*tasks_retry) return retry_task(rt, tasks_retry_id);
         if (*clear_cmd) return clear_data(rt, clear_yes);
         (void)serve_cmd;
         return serve(rt, signals);

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "caller_cache.hpp"
+#include "tasks.hpp"
 #include "router.hpp"
 #include "runtime.hpp"
 
@@ -249,6 +250,16 @@ std::string render_metrics(Runtime& rt) {
         gauge(out, "oms_caller_cache_listener_connected",
               "1 while the invalidation listener LISTENs (the cache is on), 0 otherwise (every lookup misses).",
               cache->listening() ? 1 : 0);
+    }
+
+    if (const TaskCounters* tasks = rt.task_counters()) {
+        gauge(out, "oms_tasks_done_total", "Task runs on this host that succeeded.",
+              static_cast<double>(tasks->done.load()), "counter");
+        gauge(out, "oms_tasks_retried_total", "Task runs on this host that failed and were scheduled again.",
+              static_cast<double>(tasks->retried.load()), "counter");
+        gauge(out, "oms_tasks_dead_total",
+              "Tasks this host gave up on (see `oms-host tasks list --state dead`).",
+              static_cast<double>(tasks->dead.load()), "counter");
     }
 
     family(out, "oms_plugin_info", "gauge", "A loaded plugin (always 1).");

@@ -183,6 +183,8 @@ void Runtime::shutdown_plugins() {
     services_.clear();
     jobs_.clear();
     commands_.clear();
+    tasks_.clear();
+    task_waker_ = nullptr;
     for (auto it = plugins_.rbegin(); it != plugins_.rend(); ++it) {
         auto& p = **it;
         if (p.initialized && p.descriptor->shutdown) p.descriptor->shutdown();
@@ -226,6 +228,19 @@ void Runtime::add_service(ServiceInfo s) {
         throw PluginError("service '" + s.name + "' of plugin '" + s.plugin + "' is already offered by plugin '" +
                           x->plugin + "'");
     services_.push_back(std::move(s));
+}
+
+const TaskInfo* Runtime::find_task(std::string_view name) const {
+    for (const auto& t : tasks_)
+        if (t.name == name) return &t;
+    return nullptr;
+}
+
+void Runtime::add_task(TaskInfo t) {
+    if (const TaskInfo* x = find_task(t.name))
+        throw PluginError("task '" + t.name + "' of plugin '" + t.plugin + "' is already registered by plugin '" +
+                          x->plugin + "'");
+    tasks_.push_back(std::move(t));
 }
 
 void Runtime::add_command(CommandInfo c) {
@@ -309,6 +324,7 @@ oms_tx& request_transaction(RequestContext& ctx) {
         // (An idempotent route is never read-only: its claim lives in the transaction.)
         uint32_t flags = ctx.route ? ctx.route->flags : 0;
         if (!(flags & OMS_ROUTE_READ_ONLY) || (flags & OMS_ROUTE_IDEMPOTENT)) tx->lease->begin();
+        else tx->read_only = true;
         ctx.tx = std::move(tx);
     }
     return *ctx.tx;

@@ -4,6 +4,7 @@
 
 #include <oms/abi.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -30,6 +31,7 @@ struct RequestContext;
 class HttpMetrics;
 class CallerCache;
 class NotifyListener;
+struct TaskCounters;
 
 // A plugin that cannot be loaded or initialised: printed as one line, exit 2.
 struct PluginError : std::runtime_error {
@@ -94,6 +96,13 @@ struct JobInfo {
     void* user_data;
 };
 
+struct TaskInfo {
+    std::string plugin, name;
+    oms_task_handler handler;
+    void* user_data;
+    uint32_t max_attempts;  // 0: the host's default
+};
+
 struct CommandInfo {
     struct Option {
         std::string name, help;
@@ -128,7 +137,20 @@ public:
     const std::vector<ServiceInfo>& services() const { return services_; }
     const std::vector<JobInfo>& jobs() const { return jobs_; }
     const std::vector<CommandInfo>& commands() const { return commands_; }
+    const std::vector<TaskInfo>& tasks() const { return tasks_; }
     const ServiceInfo* find_service(std::string_view name) const;
+    const TaskInfo* find_task(std::string_view name) const;
+
+    // Called after a transaction that enqueued tasks committed: wakes the
+    // serving host's task threads (set by `serve`; a no-op in CLI commands,
+    // whose tasks wait for a serving host's next poll).
+    void set_task_waker(std::function<void()> wake) { task_waker_ = std::move(wake); }
+    void wake_tasks() const {
+        if (task_waker_) task_waker_();
+    }
+    // The serving host's task counters, for GET /metrics (null when not serving).
+    void set_task_counters(const TaskCounters* c) { task_counters_.store(c); }
+    const TaskCounters* task_counters() const { return task_counters_.load(); }
 
     void add_route(RouteInfo route);  // throws PluginError on conflict
     uint32_t route_count() const { return next_route_id_; }  // ids handed out so far
@@ -158,6 +180,7 @@ public:
     void add_subscription(SubscriptionInfo s) { subscriptions_.push_back(std::move(s)); }
     void add_service(ServiceInfo s);
     void add_job(JobInfo j) { jobs_.push_back(std::move(j)); }
+    void add_task(TaskInfo t);
     void add_command(CommandInfo c);
 
     static const oms_host_api* api();  // the function table handed to plugins
@@ -176,6 +199,9 @@ private:
     std::vector<ServiceInfo> services_;
     std::vector<JobInfo> jobs_;
     std::vector<CommandInfo> commands_;
+    std::vector<TaskInfo> tasks_;
+    std::function<void()> task_waker_;
+    std::atomic<const TaskCounters*> task_counters_{nullptr};
     LoadedPlugin* registering_ = nullptr;
     std::unique_ptr<Database> db_;
     int db_connections_ = 10;
@@ -240,6 +266,8 @@ struct oms_tx {
     oms::host::Runtime* runtime = nullptr;
     std::optional<oms::host::Database::Lease> lease;
     int event_depth = 0;
+    bool read_only = false;       // a read-only route's: every statement commits at once
+    bool enqueued_tasks = false;  // wake the task threads once it commits
 };
 struct oms_result {
     explicit oms_result(oms::host::QueryResult r) : res(std::move(r)) {}

@@ -1,6 +1,7 @@
 // Status changes asked for over HTTP (cancel, and the admin's /status),
 // with what each one does besides the status: stock released or restocked,
-// money refunded through the payments plugin when it is loaded.
+// money refunded through the payments plugin when it is loaded (asked for in
+// the move's transaction; made at the gateway after it commits).
 #pragma once
 
 #include <oms/plugin.hpp>

@@ -11,7 +11,8 @@ namespace {
 constexpr const char* kRefundObject =
     "json_build_object('id', f.id, 'payment_id', f.payment_id, 'gateway_payment_id', f.gateway_payment_id, "
     "'gateway_refund_id', f.gateway_refund_id, 'amount', oms_money_json(f.amount, f.currency), "
-    "'currency', f.currency, 'status', f.status, 'reason', f.reason, 'automatic', f.automatic, "
+    "'currency', f.currency, 'status', f.status, 'reason', f.reason, 'failure_reason', f.failure_reason, "
+    "'automatic', f.automatic, "
     "'created_at', oms_time_json(f.created_at), 'processed_at', oms_time_json(f.processed_at))";
 
 // Payments (alias p) with their attempts and refunds, one JSON text per row

@@ -5,10 +5,12 @@
 //   POST /payments/verify        (token) {razorpay_order_id, razorpay_payment_id, razorpay_signature}
 //   POST /payments/webhook       (Razorpay; raw body, X-Razorpay-Signature) payment.*, order.paid, refund.*
 //   GET  /payments/:id           (token) owner or admin
-//   POST /payments/:id/refund    (admin, Idempotency-Key) {amount?, reason?} → 201 the refund
+//   POST /payments/:id/refund    (admin, Idempotency-Key) {amount?, reason?} → 201 the refund, requested
+//                                (made at Razorpay by the payments.refund task once this commits)
 //   POST /payments/:id/simulate  (token; SIMULATED mode only) {outcome: captured|failed|authorized}
 //   events out: payment.captured (orders marks the order paid), payment.refunded
 //   services:   payments.for_order {order_id}, payments.refund_order {order_id, reason?}
+//   tasks:      payments.refund {refund_id, publish} (refunds.hpp)
 //   config:     settings.hpp
 #include <oms/plugin.hpp>
 
@@ -102,8 +104,7 @@ void setup(oms::Plugin& p) {
         .request_schema(schemas::refund_request(), false)
         .response_schema(201, schemas::refund())
         .response_header(201, "Location", "The payment's URL")
-        .error(409, "nothing_to_refund; refund_exceeds_captured: more than is left to refund; gateway_not_configured.")
-        .error(502, gateway_errors);
+        .error(409, "nothing_to_refund; refund_exceeds_captured: more than is left to refund; gateway_not_configured.");
     if (s.simulated)
         p.route("POST", "/payments/:id/simulate", simulate_payment_route)
             .auth()
@@ -116,8 +117,9 @@ void setup(oms::Plugin& p) {
     p.service("payments.for_order", payments_for_order,
               "{order_id} → {payments: [...]} as GET /payments/:id shows them");
     p.service("payments.refund_order", refund_order,
-              "{order_id, reason?} → {refunds: [...]}: refunds everything captured and not yet refunded; 502 if "
-              "the gateway fails");
+              "{order_id, reason?} → {refunds: [...]}: asks for refunds of everything captured and not yet "
+              "refunded, made at the gateway once the caller's transaction commits (status requested until then)");
+    p.task("payments.refund", make_requested_refund);
 }
 
 }  // namespace

@@ -17,8 +17,14 @@ inline oms::json refund() {
                       {"gateway_refund_id", nullable_text()},
                       {"amount", s::money()},
                       {"currency", s::text(3, 3)},
-                      {"status", s::one_of({"pending", "processed", "failed"})},
+                      {"status", {{"type", "string"},
+                                  {"enum", {"requested", "pending", "processed", "failed"}},
+                                  {"description", "requested: recorded, not yet made at the gateway (it is made "
+                                                  "after the asking transaction commits, retried until Razorpay "
+                                                  "answers); pending: made, not yet settled; failed: refused by "
+                                                  "Razorpay (failure_reason) or failed later"}}},
                       {"reason", nullable_text()},
+                      {"failure_reason", nullable_text()},
                       {"automatic", {{"type", "boolean"}, {"description", "Made by OMS for a capture it could not accept"}}},
                       {"created_at", s::date_time()},
                       {"processed_at", s::nullable(s::date_time())}},

@@ -37,6 +37,10 @@ inline std::map<std::string, std::string> host_env(const TestDatabase& db,
         {"OMS_DOTENV", "/dev/null"},
         {"LOG_LEVEL", "warn"},
         {"OMS_BIND", "127.0.0.1"},  // tests stay on loopback
+        // Tasks (the outbox) are woken by their own commit; these bound the
+        // waits of a retry and of a task another host (or a command) stored.
+        {"OMS_TASK_POLL_MS", "100"},
+        {"OMS_TASK_RETRY_MS", "100"},
     };
     for (auto& [k, v] : extra) env[k] = v;
     return env;

@@ -15,7 +15,9 @@ class Sdk : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
         db_ = new TestDatabase();
-        host_ = start_host(*db_, {{"PROBE_JOB", "on"}}).release();
+        // A long poll: a task must be woken by its own commit, and a retry by
+        // its own schedule; only a task stored by another process waits for it.
+        host_ = start_host(*db_, {{"PROBE_JOB", "on"}, {"OMS_TASK_POLL_MS", "2000"}}).release();
         ASSERT_NE(host_, nullptr);
     }
     static void TearDownTestSuite() {
@@ -29,10 +31,10 @@ protected:
 
 TEST_F(Sdk, PluginMigrationsRanAndAreInTheLedger) {
     auto rows = db_->query("SELECT plugin, version, name FROM oms_migrations ORDER BY plugin, version");
-    ASSERT_EQ(rows.size(), 5u) << rows;  // the host's four, the probe's one
-    for (int i = 0; i < 4; ++i) EXPECT_EQ(rows[i]["plugin"], "oms");
-    EXPECT_EQ(rows[4]["plugin"], "probe");
-    EXPECT_EQ(rows[4]["name"], "0001_probe_tables.sql");
+    ASSERT_EQ(rows.size(), 6u) << rows;  // the host's five, the probe's one
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(rows[i]["plugin"], "oms");
+    EXPECT_EQ(rows[5]["plugin"], "probe");
+    EXPECT_EQ(rows[5]["name"], "0001_probe_tables.sql");
     EXPECT_EQ(db_->scalar("SELECT to_regclass('probe_items') IS NOT NULL"), "t");
 }
 
@@ -151,4 +153,92 @@ TEST_F(Sdk, SqlMoneyAndTimeHelpersAgreeWithTheSdk) {
         EXPECT_EQ(pg["j"].get<std::string>(), oms::to_rfc3339(pg["t"].get<std::string>())) << t;
     }
     EXPECT_EQ(db_->scalar("SELECT oms_time_json(NULL) IS NULL"), "t");
+}
+
+// ---- tasks: the transactional outbox (oms_task_def) ----
+
+namespace {
+
+// The probe's runs of probe.remember for `name`: "<name>|<task id>|<attempt>".
+nlohmann::json task_runs(TestDatabase& db, const std::string& name) {
+    return db.query("SELECT name FROM probe_items WHERE name LIKE $1 ORDER BY id", {name + "|%"});
+}
+
+bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > until) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return true;
+}
+
+std::string task_state(TestDatabase& db, const std::string& name) {
+    return db.scalar("SELECT state FROM oms_tasks WHERE payload->>'name' = '" + name + "'");
+}
+
+}  // namespace
+
+// A task stored by a committed transaction runs once, soon after; one stored
+// by a transaction that rolled back never runs.
+TEST_F(Sdk, ATaskRunsAfterItsTransactionCommitsAndNeverAfterARollback) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = http_post_json(port(), "/probe/tasks", {{"name", "task-commit"}});
+    ASSERT_EQ(r.status, 202) << r;
+    ASSERT_TRUE(wait_for([&] { return task_state(*db_, "task-commit") == "done"; })) << task_state(*db_, "task-commit");
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    EXPECT_LT(took.count(), 1500) << "woken by the commit, not by the 2 s poll";
+    auto runs = task_runs(*db_, "task-commit");
+    ASSERT_EQ(runs.size(), 1u) << runs;
+    EXPECT_EQ(runs[0]["name"].get<std::string>().substr(runs[0]["name"].get<std::string>().size() - 2), "|1");
+
+    auto failed = http_post_json(port(), "/probe/tasks", {{"name", "task-rollback"}, {"rollback", true}});
+    EXPECT_EQ(failed.status, 422) << failed;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(task_runs(*db_, "task-rollback").size(), 0u);
+    EXPECT_EQ(db_->scalar("SELECT count(*) FROM oms_tasks WHERE payload->>'name' = 'task-rollback'"), "0");
+}
+
+// A run that fails with a 5xx is run again (the same task id, the next
+// attempt) until it succeeds; a key stores a task once however often it is
+// enqueued.
+TEST_F(Sdk, AFailingTaskRunsAgainWithTheSameIdAndAKeyStoresItOnce) {
+    for (int i = 0; i < 3; ++i) {
+        auto r = http_post_json(port(), "/probe/tasks", {{"name", "task-retry"}, {"fail_runs", 2}, {"key", "k-retry"}});
+        ASSERT_EQ(r.status, 202) << r;
+    }
+    ASSERT_TRUE(wait_for([&] { return task_state(*db_, "task-retry") == "done"; })) << task_state(*db_, "task-retry");
+    EXPECT_EQ(db_->scalar("SELECT count(*) FROM oms_tasks WHERE payload->>'name' = 'task-retry'"), "1");
+    auto task = db_->query("SELECT id::text AS id, attempts, last_error FROM oms_tasks WHERE payload->>'name' = 'task-retry'");
+    EXPECT_EQ(task[0]["attempts"], "3");
+    EXPECT_TRUE(task[0]["last_error"].is_null()) << task;
+    auto runs = task_runs(*db_, "task-retry");
+    ASSERT_EQ(runs.size(), 1u) << runs;
+    EXPECT_EQ(runs[0]["name"], "task-retry|" + task[0]["id"].get<std::string>() + "|3");
+}
+
+// A run that fails with a 4xx gives up at once: the task is dead, with its
+// error, listed by `oms-host tasks list` and made due again by `tasks retry`.
+TEST_F(Sdk, ARefusedTaskIsDeadUntilAnOperatorRetriesIt) {
+    ASSERT_EQ(http_post_json(port(), "/probe/tasks", {{"name", "task-dead"}, {"refuse_unless", "task-dead-ok"}}).status,
+              202);
+    ASSERT_TRUE(wait_for([&] { return task_state(*db_, "task-dead") == "dead"; })) << task_state(*db_, "task-dead");
+    auto task = db_->query("SELECT id::text AS id, attempts, last_error FROM oms_tasks WHERE payload->>'name' = 'task-dead'");
+    EXPECT_EQ(task[0]["attempts"], "1") << "a refusal is not retried";
+    EXPECT_NE(task[0]["last_error"].get<std::string>().find("probe_refused"), std::string::npos) << task;
+    std::string id = task[0]["id"];
+
+    auto list = HostProcess::run({"tasks", "list"}, host_env(*db_));
+    EXPECT_EQ(list.exit_code, 0) << list.err;
+    EXPECT_NE(list.out.find(id), std::string::npos) << list.out;
+    EXPECT_NE(list.out.find("probe.remember"), std::string::npos) << list.out;
+
+    ASSERT_EQ(http_post_json(port(), "/probe/items", {{"name", "task-dead-ok"}}).status, 201);
+    auto retry = HostProcess::run({"tasks", "retry", id}, host_env(*db_));
+    EXPECT_EQ(retry.exit_code, 0) << retry.err;
+    // Stored by another process: found by the serving host's poll.
+    ASSERT_TRUE(wait_for([&] { return task_state(*db_, "task-dead") == "done"; })) << task_state(*db_, "task-dead");
+    EXPECT_EQ(task_runs(*db_, "task-dead").size(), 1u);
+    auto again = HostProcess::run({"tasks", "retry", id}, host_env(*db_));
+    EXPECT_EQ(again.exit_code, 2) << "only a dead task can be retried";
 }

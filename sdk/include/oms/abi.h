@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 #define OMS_ABI_MAJOR 1u
-#define OMS_ABI_MINOR 1u
+#define OMS_ABI_MINOR 2u
 
 /* The one symbol a plugin exports. */
 #define OMS_PLUGIN_ENTRY_SYMBOL "oms_plugin_entry"
@@ -151,6 +151,37 @@ typedef struct oms_job_def {
     oms_job_handler handler;
     void* user_data;
 } oms_job_def;
+
+/* Task (ABI 1.2): work that must follow a committed decision, at least once —
+ * a payment gateway call after an order changed, a message to another system.
+ * A transaction enqueues it (tx_enqueue_task): the task is stored by that
+ * transaction, so it exists only if the transaction commits (a transactional
+ * outbox), and a serving host runs it soon after, on its task threads, outside
+ * any transaction: open your own (tx_begin) to read and to record the outcome,
+ * and hold none across a slow call. At least once: a host that dies during a
+ * task leaves it to run again when its lease ends, and two runs may overlap
+ * if a handler outlives the lease; make the handler idempotent (the task id is
+ * a stable idempotency key for an outside system).
+ * Return OMS_OK when done. Fail with a 5xx status to be retried (back-off from
+ * OMS_TASK_RETRY_MS, doubling, at most max_attempts runs), with any other
+ * status to give up at once: the task is kept as "dead", with its error, for
+ * an operator (`oms-host tasks`). */
+typedef struct oms_task {
+    oms_str id;             /* a uuid, the same on every attempt */
+    oms_str name;
+    oms_str payload_json;
+    uint32_t attempt;       /* 1 on the first run */
+} oms_task;
+
+typedef int (*oms_task_handler)(void* user_data, const oms_task* task, oms_error* err);
+
+typedef struct oms_task_def {
+    uint32_t struct_size;
+    const char* name;       /* "<plugin>.<task>", e.g. "payments.refund"; unique per host */
+    oms_task_handler handler;
+    void* user_data;
+    uint32_t max_attempts;  /* 0: the host's OMS_TASK_MAX_ATTEMPTS */
+} oms_task_def;
 
 /* CLI command, run as `oms-host <plugin> <name> [--option value ...]`. */
 #define OMS_OPTION_REQUIRED 1u  /* must be given */
@@ -335,6 +366,17 @@ typedef struct oms_host_api {
      * LISTEN/NOTIFY), and not at all if it rolls back. `key` empty: drop
      * every entry of `service`. */
     int (*cache_invalidate)(oms_tx* tx, oms_str service, oms_str key, oms_error* err);
+
+    /* ---- ABI 1.2 ---- */
+
+    /* Registration, like register_job: only inside init. */
+    int (*register_task)(oms_plugin* self, const oms_task_def* def, oms_error* err);
+    /* Stores a task named `name` (registered by a loaded plugin: 501
+     * service_unavailable otherwise) with `payload_json` (a JSON object) in
+     * `tx`; it runs after `tx` commits, never if it rolls back. A non-empty
+     * `key` makes the enqueue idempotent: a task of that name and key that
+     * was ever stored is not stored again. Not on a read-only request's tx. */
+    int (*tx_enqueue_task)(oms_tx* tx, oms_str name, oms_str payload_json, oms_str key, oms_error* err);
 } oms_host_api;
 
 /* ---- What the plugin exports -------------------------------------------- */

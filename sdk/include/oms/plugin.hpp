@@ -650,6 +650,20 @@ public:
             err.raise();
     }
 
+    // Stores the task `name` (see Plugin::task) with `payload` in this
+    // transaction: it runs after the commit, at least once, and never if the
+    // transaction rolls back. A non-empty `key` stores it at most once ever
+    // (a retried request, a replayed webhook enqueue nothing new).
+    void enqueue(std::string_view name, const json& payload, std::string_view key = {}) {
+        if (!OMS_HOST_HAS(tx_enqueue_task))
+            throw Error(501, "service_unavailable", "this host is older than ABI 1.2 and runs no tasks");
+        std::string body = payload.dump();
+        detail::ErrorSlot err;
+        if (detail::host->tx_enqueue_task(tx_, detail::str(name), detail::str(body), detail::str(key), err.get()) !=
+            OMS_OK)
+            err.raise();
+    }
+
     void commit() {
         if (!owned_) throw std::logic_error("the host commits this transaction");
         detail::ErrorSlot err;
@@ -787,6 +801,15 @@ struct ServiceResult {
 };
 using ServiceHandler = std::function<ServiceResult(Tx&, const json& args)>;
 using JobHandler = std::function<void()>;
+// One run of a task (Plugin::task). `id` is the same on every run: use it as
+// the idempotency key of whatever the task asks of another system.
+struct Task {
+    std::string id;
+    std::string name;
+    json payload;
+    uint32_t attempt;  // 1 on the first run
+};
+using TaskHandler = std::function<void(const Task&)>;
 
 class CommandArgs {
 public:
@@ -1013,6 +1036,15 @@ public:
     void job(std::string name, std::chrono::milliseconds every, JobHandler handler) {
         jobs_.push_back({std::move(name), every, std::make_unique<JobHandler>(std::move(handler))});
     }
+    // A task: work that must follow a committed transaction, at least once
+    // (Tx::enqueue stores it; <oms/abi.h> oms_task_def has the whole contract).
+    // The handler runs on a host's task thread, outside any transaction (use
+    // Tx::begin, and hold none across a slow call). Returning is success;
+    // throwing a 5xx oms::Error (or any other exception) runs it again later,
+    // up to `max_attempts` runs (0: the host's default); throwing a 4xx gives up.
+    void task(std::string name, TaskHandler handler, uint32_t max_attempts = 0) {
+        tasks_.push_back({std::move(name), max_attempts, std::make_unique<TaskHandler>(std::move(handler))});
+    }
     // `oms-host <plugin> <name> [--option value ...]`. The handler prints to
     // stdout and opens its own transactions; throwing oms::Error exits 2 for a
     // 4xx status, 1 otherwise, printing the detail.
@@ -1065,6 +1097,13 @@ public:
                           &Plugin::job_trampoline, j.handler.get()};
             check(host->register_job(self, &d, err.get()));
         }
+        if (!tasks_.empty() && !OMS_HOST_HAS(register_task))
+            throw Error(500, "abi_mismatch", "this plugin runs tasks, which need a host of ABI 1.2 or later");
+        for (auto& t : tasks_) {
+            oms_task_def d{sizeof(oms_task_def), t.name.c_str(), &Plugin::task_trampoline, t.handler.get(),
+                           t.max_attempts};
+            check(host->register_task(self, &d, err.get()));
+        }
         for (auto& c : commands_) {
             std::vector<oms_option_def> opts;
             for (auto& o : c->options_) opts.push_back({o.name.c_str(), o.help.c_str(), o.flags});
@@ -1106,6 +1145,14 @@ private:
     static int job_trampoline(void* ud, oms_error* err) {
         return detail::guard(err, [&] { (*static_cast<JobHandler*>(ud))(); });
     }
+    static int task_trampoline(void* ud, const oms_task* t, oms_error* err) {
+        return detail::guard(err, [&] {
+            auto payload = detail::view(t->payload_json);
+            Task task{std::string(detail::view(t->id)), std::string(detail::view(t->name)),
+                      payload.empty() ? json::object() : json::parse(payload), t->attempt};
+            (*static_cast<TaskHandler*>(ud))(task);
+        });
+    }
     static int command_trampoline(void* ud, const oms_command_args* args, oms_error* err) {
         return detail::guard(err, [&] { (*static_cast<CommandHandler*>(ud))(CommandArgs(args)); });
     }
@@ -1132,6 +1179,12 @@ private:
     std::vector<Subscription> subscriptions_;
     std::vector<Service> services_;
     std::vector<Job> jobs_;
+    struct TaskSpec {
+        std::string name;
+        uint32_t max_attempts;
+        std::unique_ptr<TaskHandler> handler;
+    };
+    std::vector<TaskSpec> tasks_;
     std::vector<std::unique_ptr<CommandSpec>> commands_;
 };
 

@@ -110,6 +110,30 @@ void setup(oms::Plugin& p) {
         return oms::Response::json({{"value", v ? oms::json(*v) : oms::json(nullptr)}});
     });
 
+    // Tasks (the outbox). POST /probe/tasks {name, fail_runs?, refuse_unless?,
+    // key?, rollback?} enqueues probe.remember in the request's transaction
+    // (`rollback` then fails the request). The task records each successful
+    // run as the item "<name>|<task id>|<attempt>"; it fails with 503 on its
+    // first `fail_runs` runs, and refuses (422) while no item is named
+    // `refuse_unless`.
+    p.route("POST", "/probe/tasks", [](oms::Request& req) {
+        const auto& body = req.json_body();
+        req.tx().enqueue("probe.remember", body, body.value("key", ""));
+        if (body.value("rollback", false)) throw oms::Error(422, "probe_failed", "Asked to fail.");
+        return oms::Response::json({{"enqueued", true}}, 202);
+    });
+    p.task("probe.remember", [](const oms::Task& task) {
+        if (static_cast<int>(task.attempt) <= task.payload.value("fail_runs", 0))
+            throw oms::Error(503, "probe_unavailable", "Asked to fail this run.");
+        auto tx = oms::Tx::begin();
+        std::string unless = task.payload.value("refuse_unless", "");
+        if (!unless.empty() && !tx.query("SELECT 1 FROM probe_items WHERE name = $1", unless).first())
+            throw oms::Error(422, "probe_refused", "Asked to refuse until " + unless + " exists.");
+        tx.exec("INSERT INTO probe_items (name) VALUES ($1)",
+                task.payload.at("name").get<std::string>() + "|" + task.id + "|" + std::to_string(task.attempt));
+        tx.commit();
+    });
+
     p.subscribe("probe.*", [](oms::Tx& tx, std::string_view event, const oms::json& payload) {
         tx.exec("INSERT INTO probe_events (event, item_id) VALUES ($1, $2)", std::string(event),
                 payload.at("item_id").get<int64_t>());
