@@ -61,9 +61,20 @@ oms::Error invalid_credentials() {
     return {401, "invalid_credentials", "The email or password is incorrect."};
 }
 
+oms::Error too_many(const std::string& what, int64_t wait) {
+    return oms::Error(429, "too_many_attempts", what + "; try again in " + std::to_string(wait) + " seconds.")
+        .with_header("Retry-After", std::to_string(wait));
+}
+
 oms::Response create_user(oms::Request& req) {
     auto input = users::parse_new_user(req.json_body());
-    std::string hash = hasher->hash(input.password);  // before taking a database connection
+    {
+        auto tx = oms::Tx::begin();
+        auto wait = throttle->admit_signup(tx, std::string(req.remote_address()));
+        tx.commit();
+        if (wait) throw too_many("Too many accounts created from this address", *wait);
+    }
+    std::string hash = hasher->hash(input.password);  // before taking the request's connection
     try {
         auto row = req.tx()
                        .query(std::string("INSERT INTO users (name, email, password_hash) VALUES ($1, $2, $3) "
@@ -90,10 +101,10 @@ oms::Response login(oms::Request& req) {
         // Folded by PostgreSQL's lower(), exactly like the unique index, so
         // "ZOË@…" and "zoë@…" are one account and one throttle counter.
         email_key = tx.query("SELECT lower($1) AS k", creds.email).at(0).get<std::string>("k");
-        if (auto wait = throttle->retry_after(tx, email_key, address)) {
-            throw oms::Error(429, "too_many_attempts",
-                             "Too many failed logins; try again in " + std::to_string(*wait) + " seconds.")
-                .with_header("Retry-After", std::to_string(*wait));
+        // Counted before argon2 runs, so parallel guesses cannot overshoot the limit.
+        if (auto wait = throttle->admit_login(tx, email_key, address)) {
+            tx.commit();
+            throw too_many("Too many failed logins", *wait);
         }
         user = tx.query(std::string("SELECT ") + kUserColumns + ", password_hash FROM users WHERE lower(email) = $1",
                         email_key)
@@ -105,12 +116,12 @@ oms::Response login(oms::Request& req) {
     if (user) ok = hasher->verify(creds.password, user->get<std::string>("password_hash"));
     else hasher->verify_nothing(creds.password);  // the same cost as a wrong password
     if (!ok) {
-        throttle->record_failure(email_key, address);
+        throttle->fail_login(email_key, address);
         throw invalid_credentials();
     }
 
     auto& tx = req.tx();
-    throttle->clear_email(tx, email_key);
+    throttle->succeed_login(tx, email_key, address);
     std::string id = user->get<std::string>("id");
     if (hasher->needs_rehash(user->get<std::string>("password_hash"))) {
         tx.exec("UPDATE users SET password_hash = $1, updated_at = now() WHERE id = $2::uuid",
@@ -241,13 +252,16 @@ void setup(oms::Plugin& p) {
     policy.max_failures_per_email = oms::config_int("OMS_LOGIN_MAX_FAILURES", 5, 1, 1000);
     policy.max_failures_per_address = oms::config_int("OMS_LOGIN_MAX_FAILURES_PER_ADDRESS", 20, 1, 100000);
     policy.window_seconds = oms::config_int("OMS_LOGIN_WINDOW", 900, 1, 86400);
+    policy.max_signups_per_address = oms::config_int("OMS_SIGNUP_MAX_PER_ADDRESS", 20, 1, 10000000);
+    policy.signup_window_seconds = oms::config_int("OMS_SIGNUP_WINDOW", 3600, 1, 604800);
     throttle = std::make_unique<LoginThrottle>(policy);
 
     p.route("POST", "/users/create", create_user)
         .summary("Create a customer account")
         .request_schema(schemas::new_user())
         .response_schema(201, schemas::user())
-        .error(409, "email_taken: an account with this email exists (emails are case-insensitive).");
+        .error(409, "email_taken: an account with this email exists (emails are case-insensitive).")
+        .error(429, "too_many_attempts: too many accounts created from this address; retry after Retry-After.");
     p.route("POST", "/users/login", login)
         .summary("Exchange email and password for a bearer token")
         .request_schema(schemas::credentials())

@@ -1064,6 +1064,51 @@ TEST_F(UsersThrottle, PerAddressLockoutAcrossEmails) {
     expect_log_clean(*host, "the throttling host's");
 }
 
+// Each attempt is counted before argon2 runs, in one statement with the
+// check (issue 13, item 17): parallel guesses get exactly the allowance, where
+// checking first and counting after let up to one guess per worker through.
+TEST_F(UsersThrottle, ParallelGuessesNeverExceedTheAllowance) {
+    auto host = start_host(*db_, throttle_env());
+    ASSERT_NE(host, nullptr);
+    int port = host->port();
+    std::string email = unique_email("parallel");
+    std::string pw = secret("Parallel-Right-1");
+    ASSERT_EQ(create_user(port, "Parallel", email, pw).status, 201);
+    std::string wrong = secret("Parallel-Wrong-1");
+    std::vector<std::future<HttpResponse>> guesses;
+    for (int i = 0; i < 12; ++i)
+        guesses.push_back(std::async(std::launch::async, [&] { return login(port, email, wrong); }));
+    int unauthorized = 0, throttled = 0;
+    for (auto& g : guesses) {
+        auto r = g.get();
+        if (r.status == 401) ++unauthorized;
+        else if (r.status == 429) ++throttled;
+        else ADD_FAILURE() << r;
+    }
+    EXPECT_EQ(unauthorized, 3) << "OMS_LOGIN_MAX_FAILURES=3 guesses checked, no more";
+    EXPECT_EQ(throttled, 9);
+    expect_too_many(login(port, email, pw), "the right password after the parallel guesses");
+    // The refused guesses were not counted against the address (3 of its 6).
+    EXPECT_EQ(login(port, unique_email("parallel-other"), wrong).status, 401);
+    expect_log_clean(*host, "the throttling host's");
+}
+
+// Account creation is bounded per client address (issue 13, item 2): a
+// sign-up flood from one address is refused before argon2 runs.
+TEST_F(UsersThrottle, AccountCreationIsBoundedPerAddress) {
+    auto env = throttle_env();
+    env["OMS_SIGNUP_MAX_PER_ADDRESS"] = "3";
+    env["OMS_SIGNUP_WINDOW"] = "2";
+    auto host = start_host(*db_, env);
+    ASSERT_NE(host, nullptr);
+    int port = host->port();
+    std::string pw = secret("Signup-Flood-1");
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(create_user(port, "Flood", unique_email("flood"), pw).status, 201);
+    expect_too_many(create_user(port, "Flood", unique_email("flood"), pw), "the 4th account from one address");
+    std::this_thread::sleep_for(2500ms);
+    EXPECT_EQ(create_user(port, "Flood", unique_email("flood"), pw).status, 201) << "a new window";
+}
+
 TEST_F(UsersThrottle, FailuresCountAcrossHostsOnOneDatabase) {
     auto a = start_host(*db_, throttle_env());
     ASSERT_NE(a, nullptr);
