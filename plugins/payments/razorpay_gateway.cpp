@@ -7,6 +7,7 @@
 // the same refund). Creating an order and capturing are never retried: the
 // caller's transaction rolls back and the client (or Razorpay's webhook
 // retry) asks again.
+#include <oms/bulkhead.hpp>
 #include <oms/plugin.hpp>
 
 #include <Poco/Exception.h>
@@ -44,7 +45,9 @@ struct Call {
 
 class RazorpayGateway : public Gateway {
 public:
-    explicit RazorpayGateway(const Settings& s) : settings_(s), base_(parse_api_base(s.api_base)) {
+    explicit RazorpayGateway(const Settings& s)
+        : settings_(s), base_(parse_api_base(s.api_base)),
+          calls_("Razorpay", s.max_concurrent_calls, s.max_waiting_calls, std::chrono::seconds(1)) {
         if (base_.https) {
             net::initializeSSL();
             // STRICT: Poco's RELAXED mode skips the host-name check for
@@ -90,7 +93,8 @@ private:
         check_path(call.path);
         for (int attempt = 1;; ++attempt) {
             try {
-                return send_once(call);
+                // Bounded: a hanging Razorpay holds at most these workers (503 busy beyond).
+                return calls_.run([&] { return send_once(call); });
             } catch (const GatewayError& e) {
                 bool transient = e.http_status() == 0 || e.http_status() == 429 || e.http_status() >= 500;
                 oms::log::warn("razorpay " + call.method + " " + call.path + " failed (attempt " +
@@ -163,6 +167,7 @@ private:
 
     Settings settings_;
     ApiBase base_;
+    oms::Bulkhead calls_;
     net::Context::Ptr context_;
 };
 

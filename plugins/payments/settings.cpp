@@ -2,6 +2,8 @@
 
 #include <oms/plugin.hpp>
 
+#include <algorithm>
+
 #include <Poco/Exception.h>
 #include <Poco/URI.h>
 
@@ -81,6 +83,9 @@ Settings load_settings() {
         throw bad_config("RAZORPAY_API_BASE " + std::string(e.what()) + " (got '" + s.api_base + "')");
     }
     s.timeout_ms = static_cast<int>(oms::config_int("RAZORPAY_TIMEOUT_MS", 10000, 100, 120000));
+    int quarter = std::max<int>(1, static_cast<int>(oms::config_int("OMS_WORKERS", 8, 1, 256)) / 4);
+    s.max_concurrent_calls = static_cast<int>(oms::config_int("RAZORPAY_MAX_CONCURRENT", quarter, 1, 1024));
+    s.max_waiting_calls = static_cast<int>(oms::config_int("RAZORPAY_MAX_WAITING", quarter, 0, 1024));
 
     s.ca_file = setting("RAZORPAY_CA_FILE");
     if (!s.ca_file.empty() && !std::ifstream(s.ca_file).good())

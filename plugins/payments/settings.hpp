@@ -20,6 +20,11 @@ struct Settings {
     std::string webhook_secret;  // empty: webhooks are refused (400)
     std::string api_base = "https://api.razorpay.com/v1";
     int timeout_ms = 10000;
+    // Calls to Razorpay at once per host, and how many more may wait (1 s)
+    // for a place; beyond, 503 busy. A hanging Razorpay so holds at most
+    // their sum of the host's workers (default: a quarter of OMS_WORKERS each).
+    int max_concurrent_calls = 2;
+    int max_waiting_calls = 2;
     std::string ca_file;
 };
 

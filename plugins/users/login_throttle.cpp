@@ -100,6 +100,13 @@ void LoginThrottle::fail_login(const std::string& email_key, const std::string& 
     tx.commit();
 }
 
+void LoginThrottle::cancel_login(const std::string& email_key, const std::string& address) const {
+    auto tx = oms::Tx::begin();
+    tx.exec_later(kGiveBack, std::string("email"), email_key);
+    tx.exec_later(kGiveBack, std::string("address"), address);
+    tx.commit();
+}
+
 void LoginThrottle::succeed_login(oms::Tx& tx, const std::string& email_key, const std::string& address) const {
     tx.exec_later("DELETE FROM users_login_throttle WHERE scope = 'email' AND key = $1", email_key);
     tx.exec_later(kGiveBack, std::string("address"), address);

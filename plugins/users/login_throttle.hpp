@@ -38,6 +38,8 @@ public:
     std::optional<int64_t> admit_login(oms::Tx& tx, const std::string& email_key, const std::string& address) const;
     // The admitted attempt had a wrong password (or no such account).
     void fail_login(const std::string& email_key, const std::string& address) const;
+    // The admitted attempt was not checked after all (the host was busy).
+    void cancel_login(const std::string& email_key, const std::string& address) const;
     // The admitted attempt succeeded, in the login's transaction.
     void succeed_login(oms::Tx& tx, const std::string& email_key, const std::string& address) const;
 

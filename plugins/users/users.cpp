@@ -10,12 +10,15 @@
 //                                                    the user's current role, or 401
 //   oms-host users create-admin --email E --name N (password: OMS_ADMIN_PASSWORD or stdin)
 //   oms-host users set-role EMAIL ROLE
+#include <oms/bulkhead.hpp>
 #include <oms/plugin.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <thread>
 #include <string>
 
 #include "login_throttle.hpp"
@@ -32,6 +35,9 @@ namespace schemas = users::schemas;
 // Set up once in setup(), read by handlers on any worker thread.
 std::unique_ptr<PasswordHasher> hasher;
 std::unique_ptr<LoginThrottle> throttle;
+// argon2 is tens of milliseconds of CPU by design: a flood of sign-ups or
+// logins may take at most this many workers (the rest keep serving).
+std::unique_ptr<oms::Bulkhead> hashing;
 
 constexpr const char* kUserColumns = "id, name, email, role, created_at";
 
@@ -74,7 +80,8 @@ oms::Response create_user(oms::Request& req) {
         tx.commit();
         if (wait) throw too_many("Too many accounts created from this address", *wait);
     }
-    std::string hash = hasher->hash(input.password);  // before taking the request's connection
+    // Before taking the request's connection.
+    std::string hash = hashing->run([&] { return hasher->hash(input.password); });
     try {
         auto row = req.tx()
                        .query(std::string("INSERT INTO users (name, email, password_hash) VALUES ($1, $2, $3) "
@@ -113,8 +120,15 @@ oms::Response login(oms::Request& req) {
     }
 
     bool ok = false;
-    if (user) ok = hasher->verify(creds.password, user->get<std::string>("password_hash"));
-    else hasher->verify_nothing(creds.password);  // the same cost as a wrong password
+    try {
+        hashing->run([&] {
+            if (user) ok = hasher->verify(creds.password, user->get<std::string>("password_hash"));
+            else hasher->verify_nothing(creds.password);  // the same cost as a wrong password
+        });
+    } catch (const oms::Error&) {
+        throttle->cancel_login(email_key, address);  // busy: the password was never checked
+        throw;
+    }
     if (!ok) {
         throttle->fail_login(email_key, address);
         throw invalid_credentials();
@@ -125,7 +139,7 @@ oms::Response login(oms::Request& req) {
     std::string id = user->get<std::string>("id");
     if (hasher->needs_rehash(user->get<std::string>("password_hash"))) {
         tx.exec("UPDATE users SET password_hash = $1, updated_at = now() WHERE id = $2::uuid",
-                hasher->hash(creds.password), id);
+                hashing->run([&] { return hasher->hash(creds.password); }), id);
         oms::log::info("rehashed a password with the current argon2id parameters");
     }
     auto token = oms::issue_token(id, user->get<std::string>("role"));
@@ -247,6 +261,11 @@ void setup(oms::Plugin& p) {
     params.iterations = static_cast<uint32_t>(oms::config_int("OMS_ARGON2_ITERATIONS", 2, 2, 64));
     params.parallelism = static_cast<uint32_t>(oms::config_int("OMS_ARGON2_PARALLELISM", 1, 1, 16));
     hasher = std::make_unique<PasswordHasher>(params);
+    int quarter = std::max<int>(1, static_cast<int>(oms::config_int("OMS_WORKERS", 8, 1, 256)) / 4);
+    int cores = std::max<int>(1, static_cast<int>(std::thread::hardware_concurrency()));
+    hashing = std::make_unique<oms::Bulkhead>(
+        "password hashing", static_cast<int>(oms::config_int("OMS_ARGON2_MAX_CONCURRENT", std::min(cores, quarter), 1, 1024)),
+        static_cast<int>(oms::config_int("OMS_ARGON2_MAX_WAITING", quarter, 0, 1024)), std::chrono::seconds(2));
 
     users::ThrottlePolicy policy;
     policy.max_failures_per_email = oms::config_int("OMS_LOGIN_MAX_FAILURES", 5, 1, 1000);

@@ -1152,6 +1152,56 @@ TEST(PaymentsTls, TheGatewayClientSpeaksVerifiedTls) {
             s.fake.basic_authorization());
 }
 
+// A hanging Razorpay takes at most RAZORPAY_MAX_CONCURRENT + RAZORPAY_MAX_WAITING
+// of the host's workers (a quarter of OMS_WORKERS each by default); checkouts
+// beyond are 503 busy at once, and every other route keeps answering (issue
+// 13, item 2). Before, all eight workers waited on Razorpay and GET
+// /orders/:id and /health waited with them.
+TEST(PaymentsBrownout, AHangingGatewayLeavesTheOtherRoutesAnswering) {
+    Shop s({{"RAZORPAY_TIMEOUT_MS", "5000"}, {"OMS_WORKERS", "8"}});
+    User carl = sign_up(s.port, "carl");
+    std::vector<Shop::Placed> orders;
+    for (int i = 0; i < 10; ++i) orders.push_back(s.place(carl, 5, 1, 10));
+
+    s.fake.set_latency(3000ms);
+    std::vector<std::future<HttpResponse>> checkouts;
+    for (auto& o : orders)
+        checkouts.push_back(std::async(std::launch::async, [&] { return s.start_payment(carl, o.order_id); }));
+    std::this_thread::sleep_for(300ms);  // every checkout has reached a worker
+
+    auto t0 = std::chrono::steady_clock::now();
+    auto order = get(s.port, "/orders/" + orders[0].order_id, carl.token);
+    auto order_took = std::chrono::steady_clock::now() - t0;
+    t0 = std::chrono::steady_clock::now();
+    auto health = get(s.port, "/health", "");
+    auto health_took = std::chrono::steady_clock::now() - t0;
+    EXPECT_EQ(order.status, 200) << order;
+    EXPECT_EQ(health.status, 200) << health;
+    EXPECT_LT(order_took, 1000ms) << "GET /orders/:id waited on Razorpay";
+    EXPECT_LT(health_took, 1000ms) << "/health waited on Razorpay";
+
+    int created = 0, busy = 0;
+    for (auto& c : checkouts) {
+        auto r = c.get();
+        if (r.status == 201) ++created;
+        else if (r.status == 503 && r.json().value("code", "") == "busy") {
+            ++busy;
+            EXPECT_EQ(r.header("Retry-After"), "1") << r;
+        } else ADD_FAILURE() << r;
+    }
+    s.fake.set_latency(0ms);
+    std::printf("[ payments ] 10 checkouts against a 3 s Razorpay: %d made, %d refused busy; "
+                "GET /orders/:id %lld ms, /health %lld ms meanwhile\n",
+                created, busy, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(order_took).count(),
+                (long long)std::chrono::duration_cast<std::chrono::milliseconds>(health_took).count());
+    // 2 run; 2 wait 1 s for a place that frees only after 3 s, then are refused; 6 are refused at once.
+    EXPECT_EQ(created, 2);
+    EXPECT_EQ(busy, 8);
+    // Refused checkouts left nothing behind: paying again works.
+    auto again = s.start_payment(carl, orders.back().order_id);
+    EXPECT_TRUE(again.status == 201 || again.status == 200) << again;
+}
+
 TEST(PaymentsExpiry, ACaptureAfterTheOrderExpiredIsRefundedAutomatically) {
     Shop s({{"OMS_RESERVATION_TTL", "1"}, {"OMS_RESERVATION_SWEEP_MS", "100"}});
     User dan = sign_up(s.port, "dan");
