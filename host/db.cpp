@@ -6,6 +6,7 @@
 #include <Poco/Data/PostgreSQL/SessionHandle.h>
 #include <Poco/Data/Session.h>
 #include <Poco/Data/SessionPool.h>
+#include <libpq-events.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 
@@ -16,7 +17,6 @@
 namespace oms::host {
 
 struct Database::ConnState {
-    int backend_pid = 0;
     std::unordered_map<std::string, std::string> statements;  // sql → prepared name
     uint64_t next_id = 0;
 };
@@ -141,13 +141,7 @@ Database::Database(Options options) : options_(std::move(options)), slots_(optio
                                                       options_.max_connections, 60);
 }
 
-Database::~Database() {
-    {
-        std::lock_guard lock(states_mutex_);
-        states_.clear();
-    }
-    pool_->shutdown();
-}
+Database::~Database() { pool_->shutdown(); }
 
 Database::Stats Database::stats() const {
     return {options_.max_connections, in_use_.load(), errors_.load(), dropped_.load()};
@@ -162,20 +156,36 @@ void Database::note_pool() {
     pool_idle_ = pool_->idle();
 }
 
-Database::ConnState& Database::state_for(PGconn* conn) {
-    std::lock_guard lock(states_mutex_);
-    auto& slot = states_[conn];
-    int pid = PQbackendPID(conn);
-    if (!slot || slot->backend_pid != pid) {  // a new connection (perhaps at a recycled address)
-        slot = std::make_unique<ConnState>();
-        slot->backend_pid = pid;
-    }
-    return *slot;
+namespace {
+
+// libpq calls this for the connections it was registered on: the ConnState
+// lives exactly as long as its PGconn, and a reset connection (a new backend
+// behind the same PGconn) starts with none of the old one's statements.
+int connection_events(PGEventId event, void* info, void*) {
+    PGconn* conn = nullptr;
+    if (event == PGEVT_CONNDESTROY) conn = static_cast<PGEventConnDestroy*>(info)->conn;
+    else if (event == PGEVT_CONNRESET) conn = static_cast<PGEventConnReset*>(info)->conn;
+    else return 1;
+    delete static_cast<Database::ConnState*>(PQinstanceData(conn, connection_events));
+    PQsetInstanceData(conn, connection_events, nullptr);
+    return 1;
 }
 
-void Database::forget(PGconn* conn) {
-    std::lock_guard lock(states_mutex_);
-    states_.erase(conn);
+}  // namespace
+
+Database::ConnState& Database::state_for(PGconn* conn) {
+    // A connection is used by one lease at a time: no lock is needed.
+    auto* state = static_cast<ConnState*>(PQinstanceData(conn, connection_events));
+    if (!state) {
+        if (PQinstanceData(conn, connection_events) == nullptr)
+            PQregisterEventProc(conn, connection_events, "oms-connection-state", nullptr);  // 0 if already there
+        state = new ConnState();
+        if (!PQsetInstanceData(conn, connection_events, state)) {
+            delete state;
+            throw DbError(500, "internal_error", "", "cannot attach state to a database connection");
+        }
+    }
+    return *state;
 }
 
 Database::Lease Database::acquire() {
@@ -201,7 +211,6 @@ Database::Lease Database::acquire() {
         PGconn* conn = handle_of(*session);
         if (!looks_alive(conn)) {
             ++dropped_;
-            forget(conn);
             session->close();  // the pool drops a session that is no longer good
             continue;
         }
@@ -225,7 +234,8 @@ Database::Lease::Lease(Database& db, std::unique_ptr<Poco::Data::Session> sessio
     : db_(&db), session_(std::move(session)), conn_(conn), state_(&state) {}
 
 Database::Lease::Lease(Lease&& o) noexcept
-    : begin_pending_(std::exchange(o.begin_pending_, false)), discard_(o.discard_), queue_(std::move(o.queue_)),
+    : begin_pending_(std::exchange(o.begin_pending_, false)), discard_(o.discard_),
+      reset_session_(o.reset_session_), queue_(std::move(o.queue_)),
       db_(std::exchange(o.db_, nullptr)), session_(std::move(o.session_)), conn_(o.conn_), state_(o.state_) {
     for (auto& q : queue_) q.answer->lease = this;
 }
@@ -238,7 +248,6 @@ Database::Lease::~Lease() {
         if (discard_ || PQstatus(conn_) != CONNECTION_OK || in_transaction() ||
             PQpipelineStatus(conn_) != PQ_PIPELINE_OFF) {
             // Asked for, broken, or stuck in a transaction we could not end: never reuse it.
-            db_->forget(conn_);
             ++db_->dropped_;
             try {
                 auto* h = Poco::AnyCast<Poco::Data::PostgreSQL::SessionHandle*>(session_->getProperty("handle"));
@@ -287,6 +296,19 @@ void Database::Lease::commit() {
         if (!queue_.empty()) flush();
         return;
     }
+    if (reset_session_) {
+        // Travels with the COMMIT (no extra round trip). RESET ALL returns every
+        // setting to the session's default (the connection string's options
+        // included), then the host's pins; pg_catalog names, since the
+        // transaction may have changed search_path.
+        query_later("RESET ALL", {});
+        query_later("SELECT pg_catalog.set_config('TimeZone', 'UTC', false), "
+                    "pg_catalog.set_config('DateStyle', 'ISO, MDY', false), "
+                    "pg_catalog.set_config('statement_timeout', $1, false), pg_catalog.pg_advisory_unlock_all()",
+                    {std::to_string(db_->options_.statement_timeout.count())});
+        query_later("DISCARD TEMP", {});
+        query_later("UNLISTEN *", {});
+    }
     PGresult* r = flush("COMMIT");
     // PostgreSQL answers COMMIT of a failed transaction with the tag ROLLBACK.
     bool committed = PQresultStatus(r) == PGRES_COMMAND_OK && std::strcmp(PQcmdStatus(r), "COMMIT") == 0;
@@ -301,7 +323,8 @@ void Database::Lease::rollback() noexcept {
     begin_pending_ = false;
     drop_queue("the transaction was rolled back before the statement was sent");
     if (!in_transaction()) return;
-    PGresult* r = PQexec(conn_, "ROLLBACK");
+    // Session advisory locks are the one thing a ROLLBACK does not undo.
+    PGresult* r = PQexec(conn_, reset_session_ ? "ROLLBACK; SELECT pg_advisory_unlock_all()" : "ROLLBACK");
     if (r) PQclear(r);
 }
 

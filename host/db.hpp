@@ -112,10 +112,13 @@ public:
 
     const Options& options() const { return options_; }
 
+    struct ConnState;  // prepared statements of one connection (db.cpp)
+
 private:
-    struct ConnState;
-    ConnState& state_for(PGconn* conn);
-    void forget(PGconn* conn);
+    // The connection's own state, kept on the PGconn (libpq instance data) and
+    // freed with it: a new connection never inherits an old one's, whatever
+    // address or backend it gets.
+    static ConnState& state_for(PGconn* conn);
     friend class Lease;
 
     Options options_;
@@ -126,8 +129,6 @@ private:
     std::atomic<uint64_t> dropped_{0};
     std::atomic<int> pool_allocated_{0}, pool_idle_{0};
     void note_pool();  // copies the pool's counts into the atomics (worker threads only)
-    std::mutex states_mutex_;
-    std::unordered_map<PGconn*, std::unique_ptr<ConnState>> states_;
 };
 
 // The answer of a statement sent later (Lease::query_later): filled when the
@@ -175,6 +176,12 @@ public:
     // pool: for work that changes session settings (migrations), so nothing
     // it set can reach a request.
     void discard() { discard_ = true; }
+    // For a plugin's transaction: whatever its statements changed in the
+    // session (settings, session advisory locks, temp tables, LISTEN) is
+    // undone when it ends — by RESET ALL and friends queued with the COMMIT,
+    // by the ROLLBACK itself plus pg_advisory_unlock_all() (the one thing a
+    // rollback keeps). Not for autocommitted (read-only) work, where nothing ends.
+    void reset_session_at_end() { reset_session_ = true; }
 
 private:
     struct Queued {
@@ -196,6 +203,7 @@ private:
 
     bool begin_pending_ = false;
     bool discard_ = false;
+    bool reset_session_ = false;
     std::vector<Queued> queue_;
 
     Database* db_;

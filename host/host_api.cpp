@@ -257,6 +257,7 @@ int tx_begin(oms_plugin* self, oms_tx** out, oms_error* err) {
         tx->runtime = self->runtime;
         tx->lease.emplace(self->runtime->database().acquire());
         tx->lease->begin();
+        tx->lease->reset_session_at_end();
         *out = tx.release();
     });
 }

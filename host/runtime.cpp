@@ -325,6 +325,7 @@ oms_tx& request_transaction(RequestContext& ctx) {
         uint32_t flags = ctx.route ? ctx.route->flags : 0;
         if (!(flags & OMS_ROUTE_READ_ONLY) || (flags & OMS_ROUTE_IDEMPOTENT)) tx->lease->begin();
         else tx->read_only = true;
+        tx->lease->reset_session_at_end();
         ctx.tx = std::move(tx);
     }
     return *ctx.tx;

@@ -13,11 +13,15 @@ function(oms_embed_migrations target dir function)
     get_filename_component(dir "${dir}" ABSOLUTE)
     file(GLOB sql_files CONFIGURE_DEPENDS "${dir}/*.sql")
   endif()
+  # The folder's listing, rewritten only when it changes: a removed or renamed
+  # file re-embeds too (the files' own times cannot show a removal).
+  set(listing "${CMAKE_CURRENT_BINARY_DIR}/${target}_migrations.list")
+  file(CONFIGURE OUTPUT "${listing}" CONTENT "${sql_files}")
   add_custom_command(
     OUTPUT "${out}"
     COMMAND "${CMAKE_COMMAND}" -DMIGRATIONS_DIR=${dir} -DOUTPUT=${out} -DFUNCTION=${function}
             -P "${script}"
-    DEPENDS ${sql_files} "${script}"
+    DEPENDS ${sql_files} "${listing}" "${script}"
     COMMENT "Embedding SQL migrations of ${target}"
     VERBATIM)
   target_sources(${target} PRIVATE "${out}")

@@ -242,3 +242,31 @@ TEST_F(Sdk, ARefusedTaskIsDeadUntilAnOperatorRetriesIt) {
     auto again = HostProcess::run({"tasks", "retry", id}, host_env(*db_));
     EXPECT_EQ(again.exit_code, 2) << "only a dead task can be retried";
 }
+
+// What a plugin's statement changes in its session never reaches the next
+// request on that pooled connection (issue 13, item 10): settings, session
+// advisory locks (also from a transaction that rolled back), temp tables.
+TEST_F(Sdk, NothingAPluginChangesInItsSessionReachesTheNextRequest) {
+    auto clean = [&](const std::string& after) {
+        for (int i = 0; i < 12; ++i) {
+            auto r = http_get(port(), "/probe/session");
+            ASSERT_EQ(r.status, 200) << r;
+            auto s = r.json();
+            EXPECT_EQ(s["search_path"], "\"$user\", public") << after << ": " << s;
+            EXPECT_EQ(s["statement_timeout"], "30s") << after << ": " << s;
+            EXPECT_EQ(s["timezone"], "UTC") << after << ": " << s;
+            EXPECT_EQ(s["temp_table"], false) << after << ": " << s;
+            EXPECT_EQ(s["advisory_locks"], 0) << after << ": " << s;
+        }
+    };
+    for (std::string sql : {"SET search_path = nowhere", "SET statement_timeout = 1", "SET TimeZone = 'Asia/Kolkata'",
+                            "SELECT pg_advisory_lock(4242)", "CREATE TEMP TABLE probe_tmp (x int)"}) {
+        auto r = http_post_json(port(), "/probe/session", {{"sql", sql}});
+        ASSERT_EQ(r.status, 200) << sql << ": " << r;
+        clean(sql);
+    }
+    auto failed = http_post_json(port(), "/probe/session", {{"sql", "SELECT pg_advisory_lock(4343)"}, {"fail", true}});
+    EXPECT_EQ(failed.status, 422) << failed;
+    clean("a session lock taken by a transaction that rolled back");
+    EXPECT_EQ(db_->scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid IN (4242, 4343)"), "0");
+}

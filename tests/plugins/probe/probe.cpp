@@ -134,6 +134,30 @@ void setup(oms::Plugin& p) {
         tx.commit();
     });
 
+    // Session hygiene: POST runs any statement in the request's transaction
+    // (`fail` then rolls it back); GET reports what the next request sees.
+    p.route("POST", "/probe/session", [](oms::Request& req) {
+        const auto& body = req.json_body();
+        req.tx().exec(body.at("sql").get<std::string>());
+        if (body.value("fail", false)) throw oms::Error(422, "probe_failed", "Asked to fail.");
+        return oms::Response::json({{"ran", body.at("sql")}});
+    });
+    p.route("GET", "/probe/session", [](oms::Request& req) {
+        auto row = req.tx()
+                       .query("SELECT current_setting('search_path') AS search_path, "
+                              "current_setting('statement_timeout') AS statement_timeout, "
+                              "current_setting('TimeZone') AS timezone, "
+                              "to_regclass('pg_temp.probe_tmp') IS NOT NULL AS temp_table, "
+                              "(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                              "   AND pid = pg_backend_pid()) AS advisory_locks")
+                       .at(0);
+        return oms::Response::json({{"search_path", row.get<std::string>("search_path")},
+                                    {"statement_timeout", row.get<std::string>("statement_timeout")},
+                                    {"timezone", row.get<std::string>("timezone")},
+                                    {"temp_table", row.get<bool>("temp_table")},
+                                    {"advisory_locks", row.get<int64_t>("advisory_locks")}});
+    });
+
     p.subscribe("probe.*", [](oms::Tx& tx, std::string_view event, const oms::json& payload) {
         tx.exec("INSERT INTO probe_events (event, item_id) VALUES ($1, $2)", std::string(event),
                 payload.at("item_id").get<int64_t>());
