@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <type_traits>
 
 #include "caller_cache.hpp"
 #include "openapi.hpp"
@@ -60,6 +61,24 @@ bool registration_open(oms_plugin* self, oms_error* err) {
 
 std::string cstr(const char* s) { return s ? s : ""; }
 
+// Whether a definition the plugin built reaches `field`: a plugin built
+// against an older header has a shorter struct, a newer one a longer one; the
+// host reads only what both know (abi.h's versioning rule).
+#define OMS_DEF_HAS(def, field) \
+    ((def)->struct_size >= offsetof(std::remove_pointer_t<decltype(def)>, field) + sizeof((def)->field))
+
+// Refuses a definition shorter than ABI 1.0's (whose last field is `last_10`).
+#define OMS_REQUIRE_DEF(def, what, last_10)                                                                 \
+    do {                                                                                                    \
+        if (!(def)) throw PluginError(what " definition is missing");                                      \
+        if (!OMS_DEF_HAS(def, last_10))                                                                     \
+            throw PluginError(what " definition is " + std::to_string((def)->struct_size) +                \
+                              " bytes, shorter than its first version (" +                                  \
+                              std::to_string(offsetof(std::remove_pointer_t<decltype(def)>, last_10) +      \
+                                             sizeof((def)->last_10)) +                                      \
+                              "): was the plugin built against <oms/abi.h>?");                              \
+    } while (0)
+
 bool valid_method(std::string_view m) {
     return m == "GET" || m == "POST" || m == "PUT" || m == "PATCH" || m == "DELETE";
 }
@@ -68,7 +87,8 @@ bool valid_method(std::string_view m) {
 int register_route(oms_plugin* self, const oms_route_def* d, oms_error* err) {
     if (!registration_open(self, err)) return OMS_FAIL;
     return guarded(err, [&] {
-        if (!d || !d->method || !d->path || !d->handler) throw PluginError("route definition is incomplete");
+        OMS_REQUIRE_DEF(d, "route", openapi);
+        if (!d->method || !d->path || !d->handler) throw PluginError("route definition is incomplete");
         if (!valid_method(d->method)) throw PluginError(std::string("route method '") + d->method + "' is not supported");
         if (d->path[0] != '/') throw PluginError(std::string("route path '") + d->path + "' must start with /");
         RouteInfo r;
@@ -94,7 +114,8 @@ int register_route(oms_plugin* self, const oms_route_def* d, oms_error* err) {
 int register_migration(oms_plugin* self, const oms_migration_def* d, oms_error* err) {
     if (!registration_open(self, err)) return OMS_FAIL;
     return guarded(err, [&] {
-        if (!d || !d->name || d->version == 0) throw PluginError("migration definition is incomplete");
+        OMS_REQUIRE_DEF(d, "migration", sql);
+        if (!d->name || d->version == 0) throw PluginError("migration definition is incomplete");
         self->runtime->add_migration({self->plugin->name, d->version, d->name, std::string(sv(d->sql))});
     });
 }
@@ -102,7 +123,8 @@ int register_migration(oms_plugin* self, const oms_migration_def* d, oms_error* 
 int subscribe(oms_plugin* self, const oms_subscription_def* d, oms_error* err) {
     if (!registration_open(self, err)) return OMS_FAIL;
     return guarded(err, [&] {
-        if (!d || !d->event || !d->handler) throw PluginError("subscription definition is incomplete");
+        OMS_REQUIRE_DEF(d, "subscription", user_data);
+        if (!d->event || !d->handler) throw PluginError("subscription definition is incomplete");
         self->runtime->add_subscription({self->plugin->name, d->event, d->handler, d->user_data});
     });
 }
@@ -110,7 +132,8 @@ int subscribe(oms_plugin* self, const oms_subscription_def* d, oms_error* err) {
 int register_service(oms_plugin* self, const oms_service_def* d, oms_error* err) {
     if (!registration_open(self, err)) return OMS_FAIL;
     return guarded(err, [&] {
-        if (!d || !d->name || !d->handler) throw PluginError("service definition is incomplete");
+        OMS_REQUIRE_DEF(d, "service", description);
+        if (!d->name || !d->handler) throw PluginError("service definition is incomplete");
         self->runtime->add_service({self->plugin->name, d->name, cstr(d->description), d->handler, d->user_data});
     });
 }
@@ -118,7 +141,8 @@ int register_service(oms_plugin* self, const oms_service_def* d, oms_error* err)
 int register_job(oms_plugin* self, const oms_job_def* d, oms_error* err) {
     if (!registration_open(self, err)) return OMS_FAIL;
     return guarded(err, [&] {
-        if (!d || !d->name || !d->handler || d->interval_ms < 10) throw PluginError("job definition is incomplete (interval >= 10 ms)");
+        OMS_REQUIRE_DEF(d, "job", user_data);
+        if (!d->name || !d->handler || d->interval_ms < 10) throw PluginError("job definition is incomplete (interval >= 10 ms)");
         self->runtime->add_job({self->plugin->name, d->name, std::chrono::milliseconds(d->interval_ms), d->handler,
                                 d->user_data});
     });
@@ -127,12 +151,11 @@ int register_job(oms_plugin* self, const oms_job_def* d, oms_error* err) {
 int register_task(oms_plugin* self, const oms_task_def* d, oms_error* err) {
     if (!registration_open(self, err)) return OMS_FAIL;
     return guarded(err, [&] {
-        if (!d || d->struct_size < offsetof(oms_task_def, max_attempts) || !d->name || !d->handler)
-            throw PluginError("task definition is incomplete");
-        // Fields appended after ABI 1.2 are read only when the plugin's struct has them.
-        uint32_t max_attempts = d->struct_size >= offsetof(oms_task_def, max_attempts) + sizeof(uint32_t)
-                                    ? d->max_attempts
-                                    : 0;
+        OMS_REQUIRE_DEF(d, "task", max_attempts);
+        if (!d->name || !d->handler) throw PluginError("task definition is incomplete");
+        if (std::string_view(d->name).find('\n') != std::string_view::npos)
+            throw PluginError("a task's name is one line");
+        uint32_t max_attempts = d->max_attempts;
         self->runtime->add_task({self->plugin->name, d->name, d->handler, d->user_data, max_attempts});
     });
 }
@@ -140,10 +163,18 @@ int register_task(oms_plugin* self, const oms_task_def* d, oms_error* err) {
 int register_command(oms_plugin* self, const oms_command_def* d, oms_error* err) {
     if (!registration_open(self, err)) return OMS_FAIL;
     return guarded(err, [&] {
-        if (!d || !d->name || !d->handler) throw PluginError("command definition is incomplete");
+        OMS_REQUIRE_DEF(d, "command", user_data);
+        if (!d->name || !d->handler) throw PluginError("command definition is incomplete");
         CommandInfo c{self->plugin->name, d->name, cstr(d->help), {}, d->handler, d->user_data};
-        for (size_t i = 0; i < d->option_count; ++i)
-            c.options.push_back({cstr(d->options[i].name), cstr(d->options[i].help), d->options[i].flags});
+        // Options are stepped through by the size the plugin was built with
+        // (ABI 1.2 option_size; before it, ABI 1.0's oms_option_def).
+        size_t step = OMS_DEF_HAS(d, option_size) && d->option_size ? d->option_size : sizeof(oms_option_def);
+        if (step < sizeof(oms_option_def)) throw PluginError("command option definitions are truncated");
+        const auto* base = reinterpret_cast<const unsigned char*>(d->options);
+        for (size_t i = 0; i < d->option_count; ++i) {
+            const auto* o = reinterpret_cast<const oms_option_def*>(base + i * step);
+            c.options.push_back({cstr(o->name), cstr(o->help), o->flags});
+        }
         self->runtime->add_command(std::move(c));
     });
 }
@@ -435,25 +466,47 @@ int tx_enqueue_task(oms_tx* tx, oms_str name, oms_str payload_json, oms_str key,
     });
 }
 
+// Every entry of the table is called through a shield: an exception (a
+// bad_alloc while building a string, say) never unwinds into a plugin; the
+// call answers as it would for bad input (OMS_FAIL, absent, 0).
+template <auto F, class = decltype(F)>
+struct Shield;
+template <auto F, class R, class... A>
+struct Shield<F, R (*)(A...)> {
+    static R call(A... args) noexcept {
+        try {
+            return F(args...);
+        } catch (...) {
+            if constexpr (std::is_same_v<R, int>) return OMS_FAIL;
+            else if constexpr (!std::is_void_v<R>) return R{};
+        }
+    }
+};
+#define SHIELD(f) &Shield<f>::call
+
 const oms_host_api kApi = {
     OMS_ABI_MAJOR, OMS_ABI_MINOR, sizeof(oms_host_api),
-    register_route, register_migration, subscribe, register_service, register_job, register_command,
-    config_get, log_message,
-    error_new, error_free, error_set, error_add_field, error_status, error_code, error_detail, error_sqlstate,
-    error_field_count, error_field,
-    buffer_new, buffer_free, buffer_append, buffer_view,
-    request_method, request_path, request_param, request_query, request_header, request_body, request_id,
-    request_remote_address, request_caller, request_tx,
-    response_set_status, response_set_header, response_set_body,
-    tx_begin, tx_commit, tx_rollback, tx_query, result_rows, result_columns, result_column_name, result_is_null,
-    result_value, result_affected, result_free,
-    event_publish, service_call, service_exists,
-    token_issue,
-    command_arg,
-    error_add_header,
-    tx_query_deferred, result_wait,
-    cache_invalidate,
-    register_task, tx_enqueue_task,
+    SHIELD(register_route), SHIELD(register_migration), SHIELD(subscribe), SHIELD(register_service),
+    SHIELD(register_job), SHIELD(register_command),
+    SHIELD(config_get), SHIELD(log_message),
+    SHIELD(error_new), SHIELD(error_free), SHIELD(error_set), SHIELD(error_add_field), SHIELD(error_status),
+    SHIELD(error_code), SHIELD(error_detail), SHIELD(error_sqlstate),
+    SHIELD(error_field_count), SHIELD(error_field),
+    SHIELD(buffer_new), SHIELD(buffer_free), SHIELD(buffer_append), SHIELD(buffer_view),
+    SHIELD(request_method), SHIELD(request_path), SHIELD(request_param), SHIELD(request_query),
+    SHIELD(request_header), SHIELD(request_body), SHIELD(request_id),
+    SHIELD(request_remote_address), SHIELD(request_caller), SHIELD(request_tx),
+    SHIELD(response_set_status), SHIELD(response_set_header), SHIELD(response_set_body),
+    SHIELD(tx_begin), SHIELD(tx_commit), SHIELD(tx_rollback), SHIELD(tx_query), SHIELD(result_rows),
+    SHIELD(result_columns), SHIELD(result_column_name), SHIELD(result_is_null),
+    SHIELD(result_value), SHIELD(result_affected), SHIELD(result_free),
+    SHIELD(event_publish), SHIELD(service_call), SHIELD(service_exists),
+    SHIELD(token_issue),
+    SHIELD(command_arg),
+    SHIELD(error_add_header),
+    SHIELD(tx_query_deferred), SHIELD(result_wait),
+    SHIELD(cache_invalidate),
+    SHIELD(register_task), SHIELD(tx_enqueue_task),
 };
 
 }  // namespace

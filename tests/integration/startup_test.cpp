@@ -48,6 +48,33 @@ TEST(Startup, PluginOfAnotherAbiMajorIsRefusedByName) {
     EXPECT_NE(r.line.find("this host provides ABI 1."), std::string::npos) << r.line;
 }
 
+// abi.h's promise, host side (issue 13, item 18): a plugin built against a
+// newer minor loads when it uses nothing this host lacks; the host reads only
+// the fields it knows of its longer definitions, and steps through command
+// options by the plugin's own size.
+TEST(Startup, APluginBuiltAgainstANewerMinorLoadsWhenItUsesNothingNew) {
+    TestDatabase db;
+    std::map<std::string, std::string> env = {{"OMS_PLUGIN_DIR", env_or_fail("OMS_FUTURE_PLUGIN_DIR")}};
+    auto host = start_host(db, env);
+    ASSERT_NE(host, nullptr);
+    auto r = http_get(host->port(), "/future");
+    ASSERT_EQ(r.status, 200) << r;
+    EXPECT_EQ(r.json()["abi"], "1.9");
+    auto plugins = HostProcess::run({"plugins"}, host_env(db, env));
+    EXPECT_NE(plugins.out.find("1.9"), std::string::npos) << plugins.out;
+    auto hello = HostProcess::run({"future_abi", "hello", "--name", "Ada", "--shout"}, host_env(db, env));
+    EXPECT_EQ(hello.exit_code, 0) << hello.err;
+    EXPECT_EQ(hello.out, "hello Ada!\n") << hello.err;
+}
+
+TEST(Startup, ADefinitionShorterThanItsFirstVersionIsRefusedByName) {
+    TestDatabase db;
+    auto r = refuse(db, {{"OMS_PLUGIN_DIR", env_or_fail("OMS_FUTURE_PLUGIN_DIR")}, {"FUTURE_TRUNCATED", "1"}});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.line.find("future_abi"), std::string::npos) << r.line;
+    EXPECT_NE(r.line.find("shorter than its first version"), std::string::npos) << r.line;
+}
+
 TEST(Startup, MissingDependencyIsRefused) {
     TestDatabase db;
     auto r = refuse(db, {{"OMS_PLUGINS", "probe_consumer"}});

@@ -188,6 +188,8 @@ typedef struct oms_task_def {
 #define OMS_OPTION_FLAG 2u      /* takes no value; command_arg returns "1" when present */
 #define OMS_OPTION_POSITIONAL 4u /* given without its --name */
 
+/* Options are an array: its element size travels in oms_command_def's
+ * option_size, since this struct has no struct_size of its own. */
 typedef struct oms_option_def {
     const char* name;       /* "email" is given as --email */
     const char* help;
@@ -207,6 +209,8 @@ typedef struct oms_command_def {
     size_t option_count;
     oms_command_handler handler;
     void* user_data;
+    size_t option_size;     /* ABI 1.2: sizeof(oms_option_def) as the plugin was built (the host
+                               steps through `options` by it); 0, or absent: ABI 1.0's */
 } oms_command_def;
 
 /* ---- Values that cross at run time ------------------------------------- */

@@ -1108,7 +1108,7 @@ public:
             std::vector<oms_option_def> opts;
             for (auto& o : c->options_) opts.push_back({o.name.c_str(), o.help.c_str(), o.flags});
             oms_command_def d{sizeof(oms_command_def), c->name_.c_str(), c->help_.c_str(), opts.data(),
-                              opts.size(), &Plugin::command_trampoline, c->handler_.get()};
+                              opts.size(), &Plugin::command_trampoline, c->handler_.get(), sizeof(oms_option_def)};
             check(host->register_command(self, &d, err.get()));
         }
     }
