@@ -270,3 +270,17 @@ TEST_F(Sdk, NothingAPluginChangesInItsSessionReachesTheNextRequest) {
     clean("a session lock taken by a transaction that rolled back");
     EXPECT_EQ(db_->scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid IN (4242, 4343)"), "0");
 }
+
+// A JSON shape error on the server's side is the server's fault (issue 13,
+// item 15): 500 with the cause in the log, not a 400 blaming the client.
+TEST_F(Sdk, AServerSideJsonShapeBugIsA500WithItsCauseLogged) {
+    auto r = http_get(port(), "/probe/shape_bug");
+    EXPECT_EQ(r.status, 500) << r;
+    EXPECT_EQ(r.json()["code"], "internal_error") << r;
+    EXPECT_EQ(r.body.find("absent"), std::string::npos) << "the cause is for the log: " << r;
+    EXPECT_TRUE(wait_for([&] { return host_->log().find("JSON: ") != std::string::npos; }, std::chrono::seconds(3)))
+        << host_->log();
+    // A body that is not JSON is still the client's: 400.
+    auto bad = http_request(port(), "POST", "/probe/items", "{not json", {{"Content-Type", "application/json"}});
+    EXPECT_EQ(bad.status, 400) << bad;
+}

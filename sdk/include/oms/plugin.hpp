@@ -231,8 +231,12 @@ int guard(oms_error* err, F&& fn) noexcept {
     } catch (const Error& e) {
         fill(err, e);
     } catch (const json::exception& e) {
-        // Almost always a body of the wrong shape reaching .at()/.get<>().
-        host->error_set(err, 400, str("invalid_body"), str(e.what()));
+        // A JSON document of an unexpected shape on the server's side (a
+        // service's answer, an event's payload, a row): our bug, not the
+        // client's. The request body's own errors are 400s: it is parsed
+        // (malformed_json) and checked (validation_failed) before it is used.
+        std::string why = std::string("JSON: ") + e.what();
+        host->error_set(err, 500, str("internal_error"), str(why));
     } catch (const std::exception& e) {
         host->error_set(err, 500, str("internal_error"), str(e.what()));
     } catch (...) {

@@ -74,6 +74,11 @@ void setup(oms::Plugin& p) {
         return oms::Response::json(out);
     });
 
+    // A server-side JSON shape bug (a document without the member read).
+    p.route("GET", "/probe/shape_bug", [](oms::Request&) {
+        oms::json answer = {{"present", 1}};
+        return oms::Response::json({{"value", answer.at("absent").get<int>()}});
+    });
     p.route("GET", "/probe/boom", [](oms::Request&) -> oms::Response {
         throw std::runtime_error("probe exploded (a secret detail that must not reach the client)");
     });
