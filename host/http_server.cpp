@@ -26,6 +26,14 @@
 
 using namespace Pistache;
 
+// Pistache's own Http::Handler::onInput (private in 0.0.5), called without
+// virtual dispatch from RequestHandler::onInput below: the one way to look at
+// a request's bytes before its parser does, short of patching the library.
+// Itanium ABI: a member function is a function taking `this` first.
+extern void pistache_http_handler_on_input(Pistache::Http::Handler* self, const char* buffer, size_t len,
+                                           const std::shared_ptr<Pistache::Tcp::Peer>& peer)
+    __asm__("_ZN8Pistache4Http7Handler7onInputEPKcmRKSt10shared_ptrINS_3Tcp4PeerEE");
+
 namespace oms::host {
 namespace {
 
@@ -542,9 +550,68 @@ void send_reply(const std::shared_ptr<HttpServer::Core>& core, const std::shared
     }
 }
 
+}  // namespace
+
+std::optional<std::string> refused_request_head(std::string_view input) {
+    // A request line: a token, a space, ... " HTTP/1.x" before the first CRLF.
+    size_t eol = input.find("\r\n");
+    if (eol == std::string_view::npos) return std::nullopt;
+    std::string_view line = input.substr(0, eol);
+    size_t sp = line.find(' ');
+    if (sp == 0 || sp == std::string_view::npos || line.size() < 9 ||
+        line.substr(line.size() - 8, 7) != "HTTP/1.")
+        return std::nullopt;
+    for (char c : line.substr(0, sp))
+        if (!(c >= 'A' && c <= 'Z')) return std::nullopt;
+    size_t end = input.find("\r\n\r\n");
+    std::string_view head = input.substr(eol + 2, end == std::string_view::npos ? std::string_view::npos : end - eol);
+    std::optional<std::string_view> length;
+    while (!head.empty()) {
+        size_t next = head.find("\r\n");
+        std::string_view field = head.substr(0, next);
+        head = next == std::string_view::npos ? std::string_view() : head.substr(next + 2);
+        size_t colon = field.find(':');
+        if (colon != 14) continue;  // strlen("content-length")
+        std::string name(field.substr(0, colon));
+        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (name != "content-length") continue;
+        std::string_view value = field.substr(colon + 1);
+        while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+        while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+        bool digits = !value.empty() && value.size() <= 15 &&
+                      std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+        if (!digits) return "Content-Length must be a decimal number of bytes.";
+        if (length && *length != value) return "The request has two different Content-Length headers.";
+        length = value;
+    }
+    return std::nullopt;
+}
+
+namespace {
+
 class RequestHandler : public Http::Handler {
 public:
     HTTP_PROTOTYPE(RequestHandler)
+
+    // Refuses a malformed request head with 400 and closes the connection,
+    // instead of the parser's 500 with an exception's name (issue 13, item 12).
+    void onInput(const char* buffer, size_t len, const std::shared_ptr<Tcp::Peer>& peer) override {
+        static const std::string kRefused = "oms.refused";
+        if (peer->tryGetData(kRefused)) return;  // the rest of a refused request
+        if (auto why = refused_request_head(std::string_view(buffer, len))) {
+            peer->putData(kRefused, std::make_shared<bool>(true));
+            std::string body = problem(400, "bad_request", *why, new_request_id()).body;
+            std::string raw = "HTTP/1.1 400 Bad Request\r\nContent-Type: application/problem+json\r\n"
+                              "Connection: close\r\nContent-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n" + body;
+            int fd = peer->fd();
+            size_t size = raw.size();
+            peer->send(Pistache::RawBuffer(std::move(raw), size))
+                .then([fd](ssize_t) { ::shutdown(fd, SHUT_WR); }, [fd](std::exception_ptr) { ::shutdown(fd, SHUT_WR); });
+            return;
+        }
+        pistache_http_handler_on_input(this, buffer, len, peer);
+    }
 
     explicit RequestHandler(std::shared_ptr<HttpServer::Core> core) : core_(std::move(core)) {}
 

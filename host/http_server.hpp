@@ -5,7 +5,9 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "config.hpp"
 
@@ -52,5 +54,12 @@ private:
     std::shared_ptr<Core> core_;
     std::unique_ptr<Pistache::Http::Endpoint> endpoint_;
 };
+
+// The request head at the start of `input` (a chunk read from a connection),
+// checked for what Pistache 0.0.5's parser answers with a 500 or misreads: a
+// Content-Length that is not 1*DIGIT of a sane size (-5, 2^64+1, "abc"), or
+// two that disagree (a request-smuggling shape). Returns why it is refused,
+// or nothing. Only a chunk that starts with a request line is looked at.
+std::optional<std::string> refused_request_head(std::string_view input);
 
 }  // namespace oms::host
