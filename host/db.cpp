@@ -235,7 +235,7 @@ Database::Lease::Lease(Database& db, std::unique_ptr<Poco::Data::Session> sessio
 
 Database::Lease::Lease(Lease&& o) noexcept
     : begin_pending_(std::exchange(o.begin_pending_, false)), discard_(o.discard_),
-      reset_session_(o.reset_session_), queue_(std::move(o.queue_)),
+      reset_session_(o.reset_session_), retried_stale_(o.retried_stale_), queue_(std::move(o.queue_)),
       db_(std::exchange(o.db_, nullptr)), session_(std::move(o.session_)), conn_(o.conn_), state_(o.state_) {
     for (auto& q : queue_) q.answer->lease = this;
 }
@@ -328,6 +328,12 @@ void Database::Lease::rollback() noexcept {
     if (r) PQclear(r);
 }
 
+void Database::Lease::forget_plans() {
+    PGresult* r = PQexec(conn_, "DEALLOCATE ALL");
+    if (r) PQclear(r);
+    state_->statements.clear();
+}
+
 void Database::Lease::note_failure(const DbError& e) {
     // Every statement prepared on this connection may be stale after a schema
     // change: the connection is not reused, and the next one prepares afresh.
@@ -407,6 +413,16 @@ PGresult* Database::Lease::flush(const char* finish) {
                           ? PQexecParams(conn_, q.sql.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0)
                           : PQexecPrepared(conn_, q.name.c_str(), n, values.data(), nullptr, nullptr, 0);
         auto st = PQresultStatus(r);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && !retried_stale_ && !in_transaction() &&
+            classify_db_error(conn_, r).code == "stale_statement") {
+            // Autocommit: nothing else of this work ran, so it is simply run
+            // again, planned afresh (once).
+            PQclear(r);
+            retried_stale_ = true;
+            forget_plans();
+            r = PQexecParams(conn_, q.sql.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0);
+            st = PQresultStatus(r);
+        }
         q.answer->arrived = true;
         q.answer->lease = nullptr;
         if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
@@ -492,6 +508,29 @@ PGresult* Database::Lease::flush(const char* finish) {
         if (PGresult* sync = PQgetResult(conn_)) PQclear(sync);  // PGRES_PIPELINE_SYNC
     }
     PQexitPipelineMode(conn_);
+    if (sent && send_begin && first_error && first_error->code == "stale_statement" && !retried_stale_) {
+        // The transaction began in this very pipeline: none of its statements
+        // ran before, and no answer has been read, so it is rolled back and
+        // sent again, planned afresh (once). Otherwise the 503 stands and the
+        // connection is not reused.
+        retried_stale_ = true;
+        discard_ = false;
+        if (finished) PQclear(finished);
+        PGresult* rb = PQexec(conn_, "ROLLBACK");
+        if (rb) PQclear(rb);
+        forget_plans();
+        for (auto& q : batch) {
+            q.prepare = false;
+            q.name.clear();
+            if (q.answer->result) PQclear(std::exchange(q.answer->result, nullptr));
+            q.answer->error.reset();
+            q.answer->arrived = false;
+            q.answer->lease = this;
+        }
+        queue_ = std::move(batch);
+        begin_pending_ = true;
+        return flush(finish);
+    }
     if (!sent) {
         // The connection is unusable (the lease drops it): every answer fails.
         DbError lost = classify_db_error(conn_, nullptr);

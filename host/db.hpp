@@ -204,6 +204,10 @@ private:
     bool begin_pending_ = false;
     bool discard_ = false;
     bool reset_session_ = false;
+    bool retried_stale_ = false;  // a stale statement is retried once per lease
+    // After a stale statement (another host's migration changed a table under
+    // a prepared plan): forgets every plan of the connection, server side too.
+    void forget_plans();
     std::vector<Queued> queue_;
 
     Database* db_;

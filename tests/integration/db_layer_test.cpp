@@ -216,23 +216,44 @@ TEST(DbLayer, SessionsRunInUtcWithIsoDatesWhateverTheDefaults) {
 }
 
 // Another host's migration changes a column's type under a statement this
-// connection prepared: the statement fails once as a retryable 503, the
-// connection is not reused, and the retry prepares afresh and works.
-TEST(DbLayer, AStatementMadeStaleByAMigrationFailsOnceThenWorks) {
+// connection prepared (issue 13, item 9). When nothing else of the work ran —
+// an autocommitted statement, or the first pipeline of a transaction — it is
+// planned afresh and run again, once, unseen by the caller. When another
+// statement of the transaction already ran, the failure is a retryable 503
+// and the connection is not reused.
+TEST(DbLayer, AStatementMadeStaleByAMigrationIsRetriedOnceWhenNothingElseRan) {
     TestDatabase tdb;
     tdb.exec("CREATE TABLE s (a int); INSERT INTO s VALUES (1)");
-    Database db(options(tdb));
-    {
+    Database::Options o = options(tdb);
+    o.max_connections = 1;  // every lease gets the one connection, and its plans
+    Database db(o);
+    auto warm = [&] {
         auto c = db.acquire();
         EXPECT_EQ(c.query("SELECT * FROM s").value(0, 0), "1");  // prepared on this connection
+    };
+    warm();
+    tdb.exec("ALTER TABLE s ALTER COLUMN a TYPE text");
+    {
+        auto c = db.acquire();  // autocommit
+        EXPECT_EQ(c.query("SELECT * FROM s").value(0, 0), "1");
     }
+    tdb.exec("ALTER TABLE s ALTER COLUMN a TYPE int USING a::int");
+    {
+        auto c = db.acquire();
+        c.begin();  // the first statement of a transaction
+        EXPECT_EQ(c.query("SELECT * FROM s").value(0, 0), "1");
+        c.commit();
+    }
+    EXPECT_EQ(db.stats().connections_dropped, 0u);
+
     tdb.exec("ALTER TABLE s ALTER COLUMN a TYPE text");
     {
         auto c = db.acquire();
         c.begin();
+        EXPECT_EQ(c.query("SELECT 2").value(0, 0), "2");  // another statement ran first
         try {
             c.query("SELECT * FROM s");
-            FAIL() << "the stale plan must fail";
+            FAIL() << "a stale plan after another statement must fail";
         } catch (const DbError& e) {
             EXPECT_EQ(e.status, 503) << e.what();
             EXPECT_EQ(e.code, "stale_statement") << e.what();
