@@ -26,7 +26,9 @@ namespace {
 // Poco's PostgreSQL connector only understands space-separated keyword=value
 // pairs (no URLs, no quoting), so any libpq connection string is normalised
 // through libpq's own parser first.
-std::string poco_connection_string(const std::string& url) {
+}  // namespace
+
+std::string Database::connection_string(const std::string& url) {
     char* err = nullptr;
     PQconninfoOption* opts = PQconninfoParse(url.c_str(), &err);
     if (!opts) {
@@ -68,6 +70,8 @@ std::string poco_connection_string(const std::string& url) {
     out.pop_back();
     return out;
 }
+
+namespace {
 
 PGconn* handle_of(Poco::Data::Session& s) {
     auto* h = Poco::AnyCast<Poco::Data::PostgreSQL::SessionHandle*>(s.getProperty("handle"));
@@ -137,7 +141,7 @@ DbError classify_db_error(PGconn* conn, const PGresult* res) {
 Database::Database(Options options) : options_(std::move(options)), slots_(options_.max_connections) {
     static std::once_flag registered;
     std::call_once(registered, [] { Poco::Data::PostgreSQL::Connector::registerConnector(); });
-    pool_ = std::make_unique<Poco::Data::SessionPool>("postgresql", poco_connection_string(options_.url), 1,
+    pool_ = std::make_unique<Poco::Data::SessionPool>("postgresql", connection_string(options_.url), 1,
                                                       options_.max_connections, 60);
 }
 

@@ -112,6 +112,12 @@ public:
 
     const Options& options() const { return options_; }
 
+    // DATABASE_URL as the keyword=value string the pool connects with: the
+    // URL's own settings, then the host's defaults for what it leaves out
+    // (connect_timeout, application_name, TCP keepalives, tcp_user_timeout).
+    // Throws ConfigError naming the problem.
+    static std::string connection_string(const std::string& url);
+
     struct ConnState;  // prepared statements of one connection (db.cpp)
 
 private:

@@ -2,6 +2,9 @@
 // travels with its first statement (one libpq pipeline), so what runs between
 // begin() and commit()/rollback() must still be exactly one transaction.
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
+
+#include <map>
 
 #include "db.hpp"
 #include "test_db.hpp"
@@ -262,4 +265,34 @@ TEST(DbLayer, AStatementMadeStaleByAMigrationIsRetriedOnceWhenNothingElseRan) {
     EXPECT_EQ(db.stats().connections_dropped, 1u);
     auto c = db.acquire();
     EXPECT_EQ(c.query("SELECT * FROM s").value(0, 0), "1");
+}
+
+// A partitioned database frees a worker in seconds (issue 13, item 11): every
+// pooled connection has TCP keepalives and tcp_user_timeout unless
+// DATABASE_URL says otherwise — read back from a real libpq connection.
+TEST(DbLayer, ConnectionsHaveKeepalivesAndAUserTimeoutUnlessTheUrlSaysOtherwise) {
+    TestDatabase tdb;
+    auto effective = [](const std::string& url) {
+        std::map<std::string, std::string> out;
+        PGconn* c = PQconnectdb(Database::connection_string(url).c_str());
+        EXPECT_EQ(PQstatus(c), CONNECTION_OK) << PQerrorMessage(c);
+        PQconninfoOption* opts = PQconninfo(c);
+        for (auto* o = opts; o && o->keyword; ++o)
+            if (o->val) out[o->keyword] = o->val;
+        PQconninfoFree(opts);
+        PQfinish(c);
+        return out;
+    };
+    auto defaults = effective(tdb.url());
+    EXPECT_EQ(defaults["keepalives"], "1");
+    EXPECT_EQ(defaults["keepalives_idle"], "30");
+    EXPECT_EQ(defaults["keepalives_interval"], "10");
+    EXPECT_EQ(defaults["keepalives_count"], "3");
+    EXPECT_EQ(defaults["tcp_user_timeout"], "30000");
+    EXPECT_EQ(defaults["application_name"], "oms-host");
+    std::string url = tdb.url() + (tdb.url().find('?') == std::string::npos ? "?" : "&") +
+                      "tcp_user_timeout=5000&keepalives_idle=7";
+    auto given = effective(url);
+    EXPECT_EQ(given["tcp_user_timeout"], "5000");
+    EXPECT_EQ(given["keepalives_idle"], "7");
 }
