@@ -21,6 +21,8 @@ function(oms_embed_migrations target dir function)
     OUTPUT "${out}"
     COMMAND "${CMAKE_COMMAND}" -DMIGRATIONS_DIR=${dir} -DOUTPUT=${out} -DFUNCTION=${function}
             -P "${script}"
+    # The script leaves an unchanged file alone; the output must still be newer than its inputs.
+    COMMAND "${CMAKE_COMMAND}" -E touch "${out}"
     DEPENDS ${sql_files} "${listing}" "${script}"
     COMMENT "Embedding SQL migrations of ${target}"
     VERBATIM)
