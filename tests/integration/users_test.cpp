@@ -12,6 +12,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <future>
+#include <mutex>
 #include <chrono>
 #include <ctime>
 #include <optional>
@@ -533,17 +534,33 @@ TEST_F(Users, ConcurrentAuthenticatedRequestsAndLoginsKeepTheHostUp) {
     ASSERT_EQ(create_user(port(), "Busy", email, pw).status, 201);
     std::string token = token_for(email, pw);
     std::atomic<int> ok{0}, bad{0};
+    std::mutex mu;
+    std::vector<std::string> failures;
     std::vector<std::thread> threads;
     for (int t = 0; t < 8; ++t)
         threads.emplace_back([&, t] {
-            HttpConnection c(port());  // keep-alive: the load lands on the workers, not on accept
-            for (int i = 0; i < 400; ++i) {
-                auto r = c.request("GET", "/users/me", {}, {{"Authorization", "Bearer " + token}});
-                (r.status == 200 ? ok : bad)++;
-                if (t == 0 && i % 100 == 0) (login(port(), email, pw).status == 200 ? ok : bad)++;  // signs tokens meanwhile
+            try {
+                HttpConnection c(port());  // keep-alive: the load lands on the workers, not on accept
+                for (int i = 0; i < 400; ++i) {
+                    auto r = c.request("GET", "/users/me", {}, {{"Authorization", "Bearer " + token}});
+                    (r.status == 200 ? ok : bad)++;
+                    if (t == 0 && i % 100 == 0) {  // signs tokens meanwhile
+                        auto l = login(port(), email, pw);
+                        (l.status == 200 ? ok : bad)++;
+                        if (l.status != 200) {
+                            std::lock_guard lock(mu);
+                            failures.push_back("login: " + std::to_string(l.status) + " " + l.body);
+                        }
+                    }
+                }
+            } catch (const std::exception& e) {
+                std::lock_guard lock(mu);
+                failures.push_back(std::string("thread ") + std::to_string(t) + ": " + e.what());
             }
         });
     for (auto& th : threads) th.join();
+    for (const auto& f : failures) ADD_FAILURE() << f;
+    if (!failures.empty()) ADD_FAILURE() << "the host's log:\n" << host_->log();
     EXPECT_EQ(bad.load(), 0);
     EXPECT_EQ(ok.load(), 8 * 400 + 4);
     EXPECT_EQ(http_get(port(), "/health/live").status, 200);
