@@ -125,7 +125,8 @@ int subscribe(oms_plugin* self, const oms_subscription_def* d, oms_error* err) {
     return guarded(err, [&] {
         OMS_REQUIRE_DEF(d, "subscription", user_data);
         if (!d->event || !d->handler) throw PluginError("subscription definition is incomplete");
-        self->runtime->add_subscription({self->plugin->name, d->event, d->handler, d->user_data});
+        bool after_commit = OMS_DEF_HAS(d, flags) && (d->flags & OMS_SUBSCRIBE_AFTER_COMMIT);
+        self->runtime->add_subscription({self->plugin->name, d->event, d->handler, d->user_data, after_commit, {}});
     });
 }
 
@@ -352,6 +353,17 @@ oms_str result_value(const oms_result* r, size_t row, size_t c) {
 uint64_t result_affected(const oms_result* r) { return r->res.affected(); }
 void result_free(oms_result* r) { delete r; }
 
+// Stores a task row in `tx` (queued: it travels with the transaction's next
+// round trip or its COMMIT); the task threads are woken after the commit.
+void store_task(oms_tx& tx, std::string_view name, std::string payload_json, std::optional<std::string> key,
+                std::optional<std::string> ordering_key) {
+    static const std::string sql =
+        "INSERT INTO oms_tasks (name, key, payload, ordering_key) VALUES ($1, $2, $3::jsonb, $4) "
+        "ON CONFLICT ON CONSTRAINT oms_tasks_key DO NOTHING";
+    tx.lease->query_later(sql, {std::string(name), std::move(key), std::move(payload_json), std::move(ordering_key)});
+    tx.enqueued_tasks = true;
+}
+
 // ---- events and services ----
 bool event_matches(const std::string& pattern, std::string_view event) {
     if (pattern == "*") return true;
@@ -373,6 +385,17 @@ int event_publish(oms_tx* tx, oms_str event, oms_str payload, oms_error* err) {
     int rc = OMS_OK;
     for (const auto& s : tx->runtime->subscriptions()) {
         if (!event_matches(s.pattern, sv(event))) continue;
+        if (s.after_commit) {
+            // Stored with the publisher's transaction; delivered after it commits.
+            rc = guarded(err, [&] {
+                std::string body = R"({"subscriber":)" + nlohmann::json(s.id).dump() +
+                                   R"(,"event":)" + nlohmann::json(std::string(sv(event))).dump() +
+                                   R"(,"payload":)" + std::string(sv(payload)) + "}";
+                store_task(*tx, kDeliverEventTask, std::move(body), std::nullopt, s.id);
+            });
+            if (rc != OMS_OK) break;
+            continue;
+        }
         rc = s.handler(s.user_data, tx, event, payload, err);
         if (rc != OMS_OK) {
             if (err && err->status == 0) set_error(err, 500, "subscriber_failed", "an event subscriber failed");
@@ -456,13 +479,8 @@ int tx_enqueue_task(oms_tx* tx, oms_str name, oms_str payload_json, oms_str key,
     return guarded(err, [&] {
         auto payload = nlohmann::json::parse(sv(payload_json), nullptr, false);
         if (!payload.is_object()) throw std::invalid_argument("a task's payload must be a JSON object");
-        static const std::string sql =
-            "INSERT INTO oms_tasks (name, key, payload) VALUES ($1, $2, $3::jsonb) "
-            "ON CONFLICT ON CONSTRAINT oms_tasks_key DO NOTHING";
-        Params params{std::string(sv(name)), std::nullopt, std::string(sv(payload_json))};
-        if (key.len > 0) params[1] = std::string(sv(key));
-        tx->lease->query_later(sql, std::move(params));
-        tx->enqueued_tasks = true;
+        store_task(*tx, sv(name), std::string(sv(payload_json)),
+                   key.len > 0 ? std::optional<std::string>(std::string(sv(key))) : std::nullopt, std::nullopt);
     });
 }
 
@@ -512,6 +530,25 @@ const oms_host_api kApi = {
 }  // namespace
 
 const oms_host_api* Runtime::api() { return &kApi; }
+
+int deliver_event(void* runtime, const oms_task* task, oms_error* err) {
+    const SubscriptionInfo* target = nullptr;
+    std::string event, payload;
+    int rc = guarded(err, [&] {
+        auto body = nlohmann::json::parse(sv(task->payload_json));
+        std::string subscriber = body.at("subscriber").get<std::string>();
+        event = body.at("event").get<std::string>();
+        payload = body.at("payload").dump();
+        for (const auto& s : static_cast<Runtime*>(runtime)->subscriptions())
+            if (s.after_commit && s.id == subscriber) target = &s;
+        // Not loaded here (another host has it, or it was removed): tried again later.
+        if (!target) throw std::runtime_error("no loaded after-commit subscriber " + subscriber);
+    });
+    if (rc != OMS_OK) return rc;
+    rc = target->handler(target->user_data, nullptr, os(event), os(payload), err);
+    if (rc != OMS_OK && err->status == 0) set_error(err, 500, "subscriber_failed", "an after-commit subscriber failed");
+    return rc;
+}
 
 void set_current_request(const RequestContext* ctx) { t_current_request = ctx; }
 

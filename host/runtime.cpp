@@ -230,6 +230,17 @@ void Runtime::add_service(ServiceInfo s) {
     services_.push_back(std::move(s));
 }
 
+void Runtime::add_subscription(SubscriptionInfo s) {
+    if (s.after_commit) {
+        int n = 0;
+        for (const auto& x : subscriptions_) n += x.plugin == s.plugin && x.after_commit;
+        s.id = s.plugin + "/" + std::to_string(n);
+        // The first after-commit subscriber brings the host's delivering task.
+        if (!find_task(kDeliverEventTask)) tasks_.push_back({"oms", kDeliverEventTask, &deliver_event, this, 0});
+    }
+    subscriptions_.push_back(std::move(s));
+}
+
 const TaskInfo* Runtime::find_task(std::string_view name) const {
     for (const auto& t : tasks_)
         if (t.name == name) return &t;

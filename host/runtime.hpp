@@ -81,7 +81,15 @@ struct SubscriptionInfo {
     std::string plugin, pattern;
     oms_event_handler handler;
     void* user_data;
+    bool after_commit = false;  // delivered by the task oms.deliver_event after the publisher commits
+    std::string id;             // "<plugin>/<n>": names an after-commit subscriber in its deliveries
 };
+
+// The host's own task that delivers events to after-commit subscribers:
+// payload {subscriber: SubscriptionInfo::id, event, payload}. `runtime` is
+// the Runtime (host_api.cpp).
+inline constexpr const char* kDeliverEventTask = "oms.deliver_event";
+int deliver_event(void* runtime, const oms_task* task, oms_error* err);
 
 struct ServiceInfo {
     std::string plugin, name, description;
@@ -177,7 +185,7 @@ public:
     // Registration entry points used by the C API while a plugin's init runs.
     LoadedPlugin* registering() const { return registering_; }
     void add_migration(MigrationInfo m);
-    void add_subscription(SubscriptionInfo s) { subscriptions_.push_back(std::move(s)); }
+    void add_subscription(SubscriptionInfo s);
     void add_service(ServiceInfo s);
     void add_job(JobInfo j) { jobs_.push_back(std::move(j)); }
     void add_task(TaskInfo t);

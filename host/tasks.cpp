@@ -15,9 +15,12 @@ namespace {
 // different rows). One autocommitted statement: nothing stays locked.
 constexpr const char* kClaim =
     "UPDATE oms_tasks t SET attempts = t.attempts + 1, run_at = now() + make_interval(secs => $2::int) "
-    "FROM (SELECT id FROM oms_tasks "
-    "      WHERE state = 'pending' AND run_at <= now() AND name = ANY(string_to_array($1, E'\\n')) "
-    "      ORDER BY run_at LIMIT 1 FOR UPDATE SKIP LOCKED) due "
+    "FROM (SELECT c.id FROM oms_tasks c "
+    "      WHERE c.state = 'pending' AND c.run_at <= now() AND c.name = ANY(string_to_array($1, E'\\n')) "
+    "        AND (c.ordering_key IS NULL OR NOT EXISTS ("  // an ordered task waits for the ones before it
+    "             SELECT 1 FROM oms_tasks e WHERE e.ordering_key = c.ordering_key AND e.state = 'pending' "
+    "               AND e.seq < c.seq)) "
+    "      ORDER BY c.run_at, c.seq LIMIT 1 FOR UPDATE OF c SKIP LOCKED) due "
     "WHERE t.id = due.id "
     "RETURNING t.id::text, t.name, t.payload::text, t.attempts";
 

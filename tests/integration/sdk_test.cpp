@@ -31,10 +31,10 @@ protected:
 
 TEST_F(Sdk, PluginMigrationsRanAndAreInTheLedger) {
     auto rows = db_->query("SELECT plugin, version, name FROM oms_migrations ORDER BY plugin, version");
-    ASSERT_EQ(rows.size(), 6u) << rows;  // the host's five, the probe's one
-    for (int i = 0; i < 5; ++i) EXPECT_EQ(rows[i]["plugin"], "oms");
-    EXPECT_EQ(rows[5]["plugin"], "probe");
-    EXPECT_EQ(rows[5]["name"], "0001_probe_tables.sql");
+    ASSERT_EQ(rows.size(), 7u) << rows;  // the host's six, the probe's one
+    for (int i = 0; i < 6; ++i) EXPECT_EQ(rows[i]["plugin"], "oms");
+    EXPECT_EQ(rows[6]["plugin"], "probe");
+    EXPECT_EQ(rows[6]["name"], "0001_probe_tables.sql");
     EXPECT_EQ(db_->scalar("SELECT to_regclass('probe_items') IS NOT NULL"), "t");
 }
 
@@ -49,7 +49,8 @@ TEST_F(Sdk, RouteWritesAndSubscribersRunInTheSameTransaction) {
     EXPECT_EQ(at.back(), 'Z') << at;
 
     // Both subscribers (probe's own "probe.*" and probe_consumer's exact one) ran.
-    auto events = db_->query("SELECT event FROM probe_events WHERE item_id = $1 ORDER BY event",
+    auto events = db_->query("SELECT event FROM probe_events WHERE item_id = $1 AND event NOT LIKE 'after:%' "
+                             "ORDER BY event",
                              {std::to_string(id)});
     ASSERT_EQ(events.size(), 2u) << events;
     EXPECT_EQ(events[0]["event"], "consumer.saw");
@@ -61,11 +62,11 @@ TEST_F(Sdk, RouteWritesAndSubscribersRunInTheSameTransaction) {
 }
 
 TEST_F(Sdk, AFailingHandlerRollsBackItsWritesAndItsSubscribersWrites) {
-    auto before = db_->scalar("SELECT count(*) FROM probe_events");
+    auto before = db_->scalar("SELECT count(*) FROM probe_events WHERE event NOT LIKE 'after:%'");
     auto r = http_post_json(port(), "/probe/items", {{"name", "doomed"}, {"fail_after_publish", true}});
     expect_problem(r, 422, "probe_failed");
     EXPECT_EQ(db_->scalar("SELECT count(*) FROM probe_items WHERE name = 'doomed'"), "0");
-    EXPECT_EQ(db_->scalar("SELECT count(*) FROM probe_events"), before);
+    EXPECT_EQ(db_->scalar("SELECT count(*) FROM probe_events WHERE event NOT LIKE 'after:%'"), before);
 }
 
 TEST_F(Sdk, UniqueViolationIs409Conflict) {
@@ -283,4 +284,77 @@ TEST_F(Sdk, AServerSideJsonShapeBugIsA500WithItsCauseLogged) {
     // A body that is not JSON is still the client's: 400.
     auto bad = http_request(port(), "POST", "/probe/items", "{not json", {{"Content-Type", "application/json"}});
     EXPECT_EQ(bad.status, 400) << bad;
+}
+
+// ---- after-commit subscribers (issue 19, item 3) ----
+
+namespace {
+
+std::vector<int64_t> delivered_after(TestDatabase& db, const std::vector<int64_t>& ids) {
+    std::string list = "{";
+    for (auto id : ids) list += (list.size() > 1 ? "," : "") + std::to_string(id);
+    list += "}";
+    std::vector<int64_t> out;
+    for (auto& r : db.query("SELECT item_id FROM probe_events WHERE event = 'after:probe.item_created' "
+                            "AND item_id = ANY($1::bigint[]) ORDER BY id",
+                            {list}))
+        out.push_back(std::stoll(r["item_id"].get<std::string>()));
+    return out;
+}
+
+}  // namespace
+
+// Delivered once the publisher committed, never when it rolled back; in
+// publish order; a failing delivery is retried, and the ones after it wait.
+TEST_F(Sdk, AfterCommitSubscribersSeeCommittedEventsOnlyInOrderAndRetried) {
+    std::vector<int64_t> ids;
+    for (int i = 0; i < 5; ++i) {
+        auto r = http_post_json(port(), "/probe/items", {{"name", "after-" + std::to_string(i)}});
+        ASSERT_EQ(r.status, 201) << r;
+        ids.push_back(r.json()["id"].get<int64_t>());
+    }
+    ASSERT_TRUE(wait_for([&] { return delivered_after(*db_, ids).size() == 5; })) << delivered_after(*db_, ids).size();
+    EXPECT_EQ(delivered_after(*db_, ids), ids) << "in publish order";
+
+    auto failed = http_post_json(port(), "/probe/items", {{"name", "after-doomed"}, {"fail_after_publish", true}});
+    EXPECT_EQ(failed.status, 422);
+
+    // A failing subscriber: its deliveries wait (and are retried) until it works again.
+    auto blocker = http_post_json(port(), "/probe/items", {{"name", "block-after"}});
+    ASSERT_EQ(blocker.status, 201) << blocker;
+    std::vector<int64_t> later;
+    for (int i = 0; i < 3; ++i)
+        later.push_back(http_post_json(port(), "/probe/items", {{"name", "after-late-" + std::to_string(i)}})
+                            .json()["id"]
+                            .get<int64_t>());
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    EXPECT_TRUE(delivered_after(*db_, later).empty());
+    EXPECT_GE(std::stoi(db_->scalar("SELECT max(attempts) FROM oms_tasks WHERE name = 'oms.deliver_event' "
+                                    "AND state = 'pending'")),
+              2)
+        << "retried";
+    db_->exec("DELETE FROM probe_items WHERE name = 'block-after'");
+    ASSERT_TRUE(wait_for([&] { return delivered_after(*db_, later).size() == 3; }));
+    EXPECT_EQ(delivered_after(*db_, later), later);
+    EXPECT_EQ(db_->scalar("SELECT count(*) FROM probe_events WHERE event = 'after:probe.item_created' AND item_id NOT IN "
+                          "(SELECT id FROM probe_items) AND item_id > " + std::to_string(ids.back()) +
+                          " AND item_id < " + std::to_string(blocker.json()["id"].get<int64_t>())),
+              "0")
+        << "the rolled-back item was never delivered";
+}
+
+// A host that dies between the commit and the delivery: another host delivers.
+TEST(AfterCommit, ADeliveryLeftByADeadHostIsMadeByAnother) {
+    TestDatabase db;
+    auto a = start_host(db, {{"OMS_TASK_THREADS", "0"}});  // stores deliveries, runs none
+    ASSERT_NE(a, nullptr);
+    auto r = http_post_json(a->port(), "/probe/items", {{"name", "orphan"}});
+    ASSERT_EQ(r.status, 201) << r;
+    int64_t id = r.json()["id"].get<int64_t>();
+    a->kill9();
+    a->wait_exit(std::chrono::seconds(10));
+    EXPECT_EQ(db.scalar("SELECT count(*) FROM oms_tasks WHERE name = 'oms.deliver_event' AND state = 'pending'"), "1");
+    auto b = start_host(db);
+    ASSERT_NE(b, nullptr);
+    EXPECT_TRUE(wait_for([&] { return delivered_after(db, {id}).size() == 1; }));
 }

@@ -113,15 +113,24 @@ typedef struct oms_migration_def {
 } oms_migration_def;
 
 /* Event subscriber: runs inside the publisher's transaction. Failing it fails
- * the publish, and so the publisher's whole transaction. */
+ * the publish, and so the publisher's whole transaction.
+ * With OMS_SUBSCRIBE_AFTER_COMMIT (ABI 1.2) it runs instead after the
+ * publisher's transaction commits, with `tx` NULL (open your own), never if it
+ * rolls back: the delivery is a task (see oms_task_def) stored by the
+ * publishing transaction — at least once, surviving a host's crash, in publish
+ * order per subscriber (a delivery waits until the one before it succeeded or
+ * was given up), retried on a 5xx failure, given up on a 4xx. */
 typedef int (*oms_event_handler)(void* user_data, oms_tx* tx, oms_str event, oms_str payload_json,
                                  oms_error* err);
+
+#define OMS_SUBSCRIBE_AFTER_COMMIT 1u
 
 typedef struct oms_subscription_def {
     uint32_t struct_size;
     const char* event;      /* exact name ("order.paid"), a prefix ("order.*") or "*" */
     oms_event_handler handler;
     void* user_data;
+    uint32_t flags;         /* ABI 1.2: OMS_SUBSCRIBE_*; absent or 0: in the publisher's transaction */
 } oms_subscription_def;
 
 /* Service: a named operation other plugins call with JSON, inside the

@@ -790,6 +790,9 @@ struct Response {
 
 using RouteHandler = std::function<Response(Request&)>;
 using EventHandler = std::function<void(Tx&, std::string_view event, const json& payload)>;
+// An after-commit subscriber (Plugin::subscribe_after_commit): no transaction
+// is given; open your own (Tx::begin).
+using AfterCommitHandler = std::function<void(std::string_view event, const json& payload)>;
 // What a service answers: a JSON document, or JSON text it already has (built
 // by PostgreSQL), which is handed over as it is instead of being parsed and
 // written out again: `return oms::JsonText{row.text("body")};`.
@@ -1025,7 +1028,18 @@ public:
     // `event` exactly, every event starting with "prefix." for "prefix.*", or
     // every event for "*". Throwing fails the publisher's whole transaction.
     void subscribe(std::string event, EventHandler handler) {
-        subscriptions_.push_back({std::move(event), std::make_unique<EventHandler>(std::move(handler))});
+        subscriptions_.push_back({std::move(event), std::make_unique<EventHandler>(std::move(handler)), nullptr});
+    }
+    // Run `handler` after the publisher's transaction commits (never if it
+    // rolls back), outside it: at least once, surviving a host's crash, in
+    // publish order for this subscriber. Throwing a 5xx oms::Error (or any
+    // other exception) delivers it again later (a delivery waits for the one
+    // before it); a 4xx gives it up (`oms-host tasks list`). Use it for what
+    // must not fail or slow the publisher: loyalty points, e-mails, a
+    // warehouse message. Needs a host of ABI 1.2 (refuses to start otherwise).
+    void subscribe_after_commit(std::string event, AfterCommitHandler handler) {
+        subscriptions_.push_back(
+            {std::move(event), nullptr, std::make_unique<AfterCommitHandler>(std::move(handler))});
     }
     // Offer "<plugin>.<operation>" to other plugins: `handler` gets the caller's
     // transaction and JSON arguments and returns a JSON result.
@@ -1087,8 +1101,15 @@ public:
             check(host->register_route(self, &d, err.get()));
         }
         for (auto& s : subscriptions_) {
-            oms_subscription_def d{sizeof(oms_subscription_def), s.event.c_str(), &Plugin::event_trampoline,
-                                   s.handler.get()};
+            if (s.after_commit && !OMS_HOST_HAS(register_task))
+                throw Error(500, "abi_mismatch",
+                            "this plugin subscribes after commit, which needs a host of ABI 1.2 or later");
+            oms_subscription_def d{};
+            d.struct_size = sizeof d;
+            d.event = s.event.c_str();
+            d.handler = s.after_commit ? &Plugin::after_commit_trampoline : &Plugin::event_trampoline;
+            d.user_data = s.after_commit ? static_cast<void*>(s.after_commit.get()) : static_cast<void*>(s.handler.get());
+            d.flags = s.after_commit ? OMS_SUBSCRIBE_AFTER_COMMIT : 0u;
             check(host->subscribe(self, &d, err.get()));
         }
         for (auto& s : services_) {
@@ -1137,6 +1158,11 @@ private:
             (*static_cast<EventHandler*>(ud))(t, detail::view(event), json::parse(detail::view(payload)));
         });
     }
+    static int after_commit_trampoline(void* ud, oms_tx*, oms_str event, oms_str payload, oms_error* err) {
+        return detail::guard(err, [&] {
+            (*static_cast<AfterCommitHandler*>(ud))(detail::view(event), json::parse(detail::view(payload)));
+        });
+    }
     static int service_trampoline(void* ud, oms_tx* tx, oms_str args, oms_buffer* out, oms_error* err) {
         return detail::guard(err, [&] {
             Tx t = Tx::borrow(tx);
@@ -1167,7 +1193,8 @@ private:
     };
     struct Subscription {
         std::string event;
-        std::unique_ptr<EventHandler> handler;
+        std::unique_ptr<EventHandler> handler;             // in the publisher's transaction, or
+        std::unique_ptr<AfterCommitHandler> after_commit;  // after it commits
     };
     struct Service {
         std::string name, description;

@@ -62,7 +62,7 @@ void setup(oms::Plugin& p) {
         auto id = req.param("id");
         auto res = req.tx().query("SELECT id, name, created_at FROM probe_items WHERE id = $1::bigint", id);
         if (res.empty()) throw oms::not_found("probe item");
-        auto events = req.tx().query("SELECT count(*) AS n FROM probe_events WHERE item_id = $1::bigint", id);
+        auto events = req.tx().query("SELECT count(*) AS n FROM probe_events WHERE item_id = $1::bigint AND event NOT LIKE 'after:%'", id);
         oms::json out = item_json(res.at(0));
         out["events"] = events.at(0).get<int64_t>("n");
         return oms::Response::json(out);
@@ -161,6 +161,17 @@ void setup(oms::Plugin& p) {
                                     {"timezone", row.get<std::string>("timezone")},
                                     {"temp_table", row.get<bool>("temp_table")},
                                     {"advisory_locks", row.get<int64_t>("advisory_locks")}});
+    });
+
+    // After commit: records "after:<event>" for the item, in its own
+    // transaction; fails with 503 while an item named "block-after" exists.
+    p.subscribe_after_commit("probe.item_created", [](std::string_view event, const oms::json& payload) {
+        auto tx = oms::Tx::begin();
+        if (tx.query("SELECT 1 FROM probe_items WHERE name = 'block-after'").first())
+            throw oms::Error(503, "probe_blocked", "Asked to fail while block-after exists.");
+        tx.exec("INSERT INTO probe_events (event, item_id) VALUES ($1, $2)", "after:" + std::string(event),
+                payload.at("item_id").get<int64_t>());
+        tx.commit();
     });
 
     p.subscribe("probe.*", [](oms::Tx& tx, std::string_view event, const oms::json& payload) {
