@@ -109,25 +109,48 @@ LoadedPlugin& Runtime::open_plugin(const std::string& path) {
 }
 
 void Runtime::load_plugins() {
-    std::string dir = config_.get("OMS_PLUGIN_DIR");
-    if (dir.empty()) dir = default_plugin_dir();
+    // OMS_PLUGIN_DIR is a colon-separated list of folders (like PATH). A
+    // folder given that does not exist refuses start-up: an operator who named
+    // plugins never gets a host silently without them.
+    std::string given = config_.get("OMS_PLUGIN_DIR");
+    std::vector<std::string> dirs;
+    for (size_t start = 0; start <= given.size();) {
+        size_t colon = given.find(':', start);
+        std::string d = given.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+        if (!d.empty()) dirs.push_back(d);
+        if (colon == std::string::npos) break;
+        start = colon + 1;
+    }
+    std::error_code ec;
+    for (const auto& d : dirs)
+        if (!fs::is_directory(d, ec))
+            throw PluginError("OMS_PLUGIN_DIR names the folder " + d + ", which does not exist");
+    if (dirs.empty()) {
+        dirs.push_back(default_plugin_dir());
+        if (!fs::is_directory(dirs[0], ec)) {
+            spdlog::warn("plugin directory {} does not exist; serving without plugins", dirs[0]);
+            dirs.clear();
+        }
+    }
     std::vector<std::string> wanted = split_list(config_.get("OMS_PLUGINS"));
     std::vector<std::string> files;
-    std::error_code ec;
     if (wanted.empty()) {
-        if (fs::is_directory(dir, ec)) {
-            for (const auto& e : fs::directory_iterator(dir, ec))
-                if (e.path().extension() == ".so") files.push_back(e.path().string());
-            std::sort(files.begin(), files.end());
-        } else {
-            spdlog::warn("plugin directory {} does not exist; serving without plugins", dir);
+        for (const auto& d : dirs) {
+            std::vector<std::string> here;
+            for (const auto& e : fs::directory_iterator(d, ec))
+                if (e.path().extension() == ".so") here.push_back(e.path().string());
+            std::sort(here.begin(), here.end());
+            files.insert(files.end(), here.begin(), here.end());
         }
     } else {
         for (const auto& name : wanted) {
-            fs::path path = fs::path(dir) / (name + ".so");
-            if (!fs::exists(path, ec))
-                throw PluginError("OMS_PLUGINS names '" + name + "' but " + path.string() + " does not exist");
-            files.push_back(path.string());
+            std::vector<std::string> found;
+            for (const auto& d : dirs)
+                if (fs::path path = fs::path(d) / (name + ".so"); fs::exists(path, ec)) found.push_back(path.string());
+            if (found.empty())
+                throw PluginError("OMS_PLUGINS names '" + name + "' but no " + name + ".so is in " +
+                                  (given.empty() ? (dirs.empty() ? default_plugin_dir() : dirs[0]) : given));
+            files.insert(files.end(), found.begin(), found.end());  // two of one name are refused below
         }
     }
 

@@ -75,6 +75,45 @@ TEST(Startup, ADefinitionShorterThanItsFirstVersionIsRefusedByName) {
     EXPECT_NE(r.line.find("shorter than its first version"), std::string::npos) << r.line;
 }
 
+// OMS_PLUGIN_DIR is a list of folders, like PATH (issue 19, item 4).
+TEST(Startup, PluginFoldersAreAColonSeparatedList) {
+    TestDatabase db;
+    PluginDir first({{test_plugin("probe"), "probe.so"}});
+    PluginDir second({{test_plugin("probe_consumer"), "probe_consumer.so"}});
+    std::string list = first.path.string() + ":" + second.path.string();
+    auto host = start_host(db, {{"OMS_PLUGIN_DIR", list}});
+    ASSERT_NE(host, nullptr);
+    auto r = http_get(host->port(), "/consumer/double/21");
+    ASSERT_EQ(r.status, 200) << r;
+    EXPECT_EQ(r.json()["doubled"], 42);
+    // Naming plugins looks through every folder.
+    auto named = start_host(db, {{"OMS_PLUGIN_DIR", list}, {"OMS_PLUGINS", "probe,probe_consumer"}});
+    ASSERT_NE(named, nullptr);
+    EXPECT_EQ(http_get(named->port(), "/consumer/double/1").status, 200);
+}
+
+TEST(Startup, AMissingPluginFolderIsRefusedNotServedEmpty) {
+    TestDatabase db;
+    PluginDir real({{test_plugin("probe"), "probe.so"}});
+    auto r = refuse(db, {{"OMS_PLUGIN_DIR", real.path.string() + ":/nonexistent/oms-plugins"}});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.line.find("/nonexistent/oms-plugins"), std::string::npos) << r.line;
+    EXPECT_NE(r.line.find("does not exist"), std::string::npos) << r.line;
+}
+
+TEST(Startup, OnePluginInTwoFoldersIsRefused) {
+    TestDatabase db;
+    PluginDir first({{test_plugin("probe"), "probe.so"}});
+    PluginDir second({{test_plugin("probe"), "probe.so"}});
+    auto r = refuse(db, {{"OMS_PLUGIN_DIR", first.path.string() + ":" + second.path.string()}});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.line.find("provided twice"), std::string::npos) << r.line;
+    auto named = refuse(db, {{"OMS_PLUGIN_DIR", first.path.string() + ":" + second.path.string()},
+                             {"OMS_PLUGINS", "probe"}});
+    EXPECT_EQ(named.exit_code, 2);
+    EXPECT_NE(named.line.find("provided twice"), std::string::npos) << named.line;
+}
+
 TEST(Startup, MissingDependencyIsRefused) {
     TestDatabase db;
     auto r = refuse(db, {{"OMS_PLUGINS", "probe_consumer"}});
