@@ -211,6 +211,13 @@ void error_add_header(oms_error* e, oms_str name, oms_str value) {
         return;
     e->headers.emplace_back(std::move(n), std::move(v));
 }
+void error_add_member(oms_error* e, oms_str name, oms_str value) {
+    std::string_view n = sv(name);
+    bool good_name = !n.empty() && n.size() <= 64 && std::isalpha(static_cast<unsigned char>(n[0])) &&
+                     std::all_of(n.begin(), n.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+    if (!e || !good_name || !nlohmann::json::accept(sv(value))) return;
+    e->members.emplace_back(std::string(n), std::string(sv(value)));
+}
 int error_status(const oms_error* e) { return e ? e->status : 0; }
 oms_str error_code(const oms_error* e) { return e ? os(e->code) : kAbsent; }
 oms_str error_detail(const oms_error* e) { return e ? os(e->detail) : kAbsent; }
@@ -524,7 +531,7 @@ const oms_host_api kApi = {
     SHIELD(error_add_header),
     SHIELD(tx_query_deferred), SHIELD(result_wait),
     SHIELD(cache_invalidate),
-    SHIELD(register_task), SHIELD(tx_enqueue_task),
+    SHIELD(register_task), SHIELD(tx_enqueue_task), SHIELD(error_add_member),
 };
 
 }  // namespace

@@ -161,7 +161,8 @@ std::string form_decode(std::string_view s) {
 }  // namespace
 
 Reply problem(int status, std::string_view code, std::string_view detail, std::string_view request_id,
-              const std::vector<std::pair<std::string, std::string>>& fields) {
+              const std::vector<std::pair<std::string, std::string>>& fields,
+              const std::vector<std::pair<std::string, std::string>>& members) {
     nlohmann::json body = {{"type", "about:blank"},
                            {"title", reason_phrase(status)},
                            {"status", status},
@@ -172,6 +173,9 @@ Reply problem(int status, std::string_view code, std::string_view detail, std::s
         auto& errors = body["errors"] = nlohmann::json::array();
         for (const auto& [f, m] : fields) errors.push_back({{"field", f}, {"message", m}});
     }
+    for (const auto& [name, value] : members)
+        if (!body.contains(name) && name != "errors" && name != "instance")
+            body[name] = nlohmann::json::parse(value, nullptr, false);
     Reply r;
     r.status = status;
     r.content_type = "application/problem+json";
@@ -197,7 +201,7 @@ Reply from_error(const RequestContext& ctx, const oms_error& err) {
         spdlog::error("route {} {} of plugin {} failed: {}", ctx.method, ctx.route->path, ctx.route->plugin, err.detail);
         detail = "An internal error occurred.";
     }
-    Reply r = problem(status, err.code.empty() ? "error" : err.code, detail, ctx.request_id, err.fields);
+    Reply r = problem(status, err.code.empty() ? "error" : err.code, detail, ctx.request_id, err.fields, err.members);
     for (const auto& h : err.headers) r.headers.push_back(h);
     if (status == 503) r.headers.emplace_back("Retry-After", "1");
     if (status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");

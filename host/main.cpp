@@ -512,10 +512,15 @@ int main(int argc, char** argv) {
         }
         if (*routes_cmd) {
             add_builtin_routes(rt);
-            std::vector<std::vector<std::string>> rows{{"METHOD", "PATH", "AUTH", "PLUGIN", "SUMMARY"}};
+            std::vector<std::vector<std::string>> rows{{"METHOD", "PATH", "AUTH", "FLAGS", "PLUGIN", "SUMMARY"}};
             rt.router().for_each([&](const std::string& m, const std::string& path, const RouteInfo& r) {
                 std::string auth = r.role.empty() ? ((r.flags & OMS_ROUTE_AUTH) ? "token" : "public") : "role:" + r.role;
-                rows.push_back({m, path, auth, r.plugin, r.summary});
+                std::string flags;
+                for (auto [bit, name] : {std::pair{OMS_ROUTE_IDEMPOTENT, "idempotent"},
+                                         std::pair{OMS_ROUTE_READ_ONLY, "read-only"},
+                                         std::pair{OMS_ROUTE_RAW_BODY, "raw-body"}})
+                    if (r.flags & bit) flags += (flags.empty() ? "" : ",") + std::string(name);
+                rows.push_back({m, path, auth, flags.empty() ? "-" : flags, r.plugin, r.summary});
             });
             print_table(rows);
             return 0;

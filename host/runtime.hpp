@@ -251,8 +251,10 @@ Reply run_route(RequestContext& ctx);
 void set_current_request(const RequestContext* ctx);
 
 // RFC 9457 problem+json.
+// `members`: extension members, name → JSON text (standard names are skipped).
 Reply problem(int status, std::string_view code, std::string_view detail, std::string_view request_id,
-              const std::vector<std::pair<std::string, std::string>>& fields = {});
+              const std::vector<std::pair<std::string, std::string>>& fields = {},
+              const std::vector<std::pair<std::string, std::string>>& members = {});
 
 }  // namespace oms::host
 
@@ -266,6 +268,7 @@ struct oms_error {
     std::string code, detail, sqlstate;
     std::vector<std::pair<std::string, std::string>> fields;
     std::vector<std::pair<std::string, std::string>> headers;
+    std::vector<std::pair<std::string, std::string>> members;  // name → JSON text (error_add_member)
 };
 struct oms_buffer {
     std::string data;

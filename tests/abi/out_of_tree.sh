@@ -116,6 +116,21 @@ for h in oms/abi.h oms/plugin.hpp; do
 done
 ok "SDK installed in $prefix"
 
+# Every installed header compiles on its own, warnings as errors, under both
+# toolchains a plugin author may use (libc++ lacks some of libstdc++'s <charconv>).
+step "a2. each installed header alone, g++/libstdc++ and clang++/libc++"
+include_dir=$(dirname "$(find "$prefix" -path "*/include/oms/abi.h" -print -quit)")/..
+for header in "$include_dir"/oms/*; do
+  name=oms/$(basename "$header")
+  printf '#include <%s>\nint main() { return 0; }\n' "$name" >"$tmp/header.cpp"
+  for cxx in "g++" "clang++ -stdlib=libc++"; do
+    # shellcheck disable=SC2086
+    $cxx -std=c++20 -Wall -Wextra -Werror -fsyntax-only -I "$include_dir" "$tmp/header.cpp" >"$tmp/header.log" 2>&1 \
+      || { show_log "$tmp/header.log"; fail "<$name> does not compile alone with $cxx"; }
+  done
+done
+ok "every header of $include_dir/oms compiles alone with g++ and clang++/libc++"
+
 # --- b./c. build examples/hello out of tree ----------------------------------
 # build_example (example_lib.sh, shared with tests/package/install.sh) builds
 # against $prefix only and checks the export and the library dependencies.

@@ -128,6 +128,7 @@ TEST_F(Sdk, PluginsAndRoutesCommandsShowWhatIsLoaded) {
     EXPECT_EQ(routes.exit_code, 0) << routes.err;
     EXPECT_NE(routes.out.find("/probe/items/:id"), std::string::npos) << routes.out;
     EXPECT_NE(routes.out.find("role:admin"), std::string::npos) << routes.out;
+    EXPECT_NE(routes.out.find("idempotent"), std::string::npos) << "POST /probe/idempotent: " << routes.out;
     EXPECT_NE(routes.out.find("/health/live"), std::string::npos) << routes.out;
 }
 
@@ -357,4 +358,15 @@ TEST(AfterCommit, ADeliveryLeftByADeadHostIsMadeByAnother) {
     auto b = start_host(db);
     ASSERT_NE(b, nullptr);
     EXPECT_TRUE(wait_for([&] { return delivered_after(db, {id}).size() == 1; }));
+}
+
+// oms::Error carries extension members into the problem answer (issue 19, item 5).
+TEST_F(Sdk, AProblemCarriesAPluginsExtensionMembersButNotOverStandardOnes) {
+    auto r = http_get(port(), "/probe/short");
+    ASSERT_EQ(r.status, 409) << r;
+    auto body = r.json();
+    EXPECT_EQ(body["code"], "insufficient_points");
+    EXPECT_EQ(body["balance"], 120) << r;
+    EXPECT_EQ(body["needed"]["points"], 500) << r;
+    EXPECT_EQ(body["status"], 409) << "a standard member is not replaced: " << r;
 }

@@ -390,6 +390,12 @@ typedef struct oms_host_api {
      * `key` makes the enqueue idempotent: a task of that name and key that
      * was ever stored is not stored again. Not on a read-only request's tx. */
     int (*tx_enqueue_task)(oms_tx* tx, oms_str name, oms_str payload_json, oms_str key, oms_error* err);
+    /* An extension member of the problem answer of `err` (RFC 9457 §3.2):
+     * `name` a letter then letters, digits or '_', `json_value` JSON text,
+     * e.g. "balance", "120". The standard members (type, title, status,
+     * detail, code, errors, request_id, instance) cannot be replaced; a bad
+     * name or value is ignored. */
+    void (*error_add_member)(oms_error* err, oms_str name, oms_str json_value);
 } oms_host_api;
 
 /* ---- What the plugin exports -------------------------------------------- */

@@ -103,9 +103,9 @@ inline nlohmann::json to_json(int64_t minor, std::string_view currency) {
     std::string text = std::to_string(minor / scale) + ".";
     std::string frac = std::to_string(minor % scale);
     text += std::string(static_cast<size_t>(digits) - frac.size(), '0') + frac;
-    double d = 0;
-    std::from_chars(text.data(), text.data() + text.size(), d);  // nearest double; printed back shortest
-    return d;
+    // The nearest double (printed back shortest, it is `text` again). Parsed
+    // by nlohmann, not std::from_chars: libc++ has no floating-point from_chars.
+    return nlohmann::json::parse(text);
 }
 
 }  // namespace oms::money

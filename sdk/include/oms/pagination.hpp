@@ -65,8 +65,11 @@ struct Page {
 };
 
 // Reads ?limit= and ?cursor=; a bad value is a 400 (`invalid_parameter`).
-inline Page from_request(const Request& req) {
+// Without ?limit=, a page has `default_limit` items (1..kMaxLimit): say the
+// same to describe().
+inline Page from_request(const Request& req, int default_limit = kDefaultLimit) {
     Page page;
+    page.limit = default_limit < 1 ? 1 : default_limit > kMaxLimit ? kMaxLimit : default_limit;
     if (auto l = req.query("limit")) {
         int n = 0;
         auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), n);
@@ -126,9 +129,9 @@ inline json page_schema(json item) {
 }
 
 // OpenAPI for a list route: ?limit=, ?cursor= and a 200 page of `item` schemas.
-inline Plugin::RouteSpec& describe(Plugin::RouteSpec& route, json item) {
+inline Plugin::RouteSpec& describe(Plugin::RouteSpec& route, json item, int default_limit = kDefaultLimit) {
     return route
-        .query_param("limit", {{"type", "integer"}, {"minimum", 1}, {"maximum", kMaxLimit}, {"default", kDefaultLimit}},
+        .query_param("limit", {{"type", "integer"}, {"minimum", 1}, {"maximum", kMaxLimit}, {"default", default_limit}},
                      "Items per page")
         .query_param("cursor", {{"type", "string"}}, "The next_cursor of the previous page")
         .response_schema(200, page_schema(std::move(item)))

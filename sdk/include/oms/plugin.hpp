@@ -78,6 +78,14 @@ public:
         return *this;
     }
     const std::vector<std::pair<std::string, std::string>>& headers() const { return headers_; }
+    // An extension member of the problem answer (RFC 9457), e.g.
+    // `.with_member("balance", 120)`; the standard members cannot be replaced.
+    // Needs a host of ABI 1.2 (an older one sends the answer without it).
+    Error& with_member(std::string name, json value) {
+        members_.emplace_back(std::move(name), std::move(value));
+        return *this;
+    }
+    const std::vector<std::pair<std::string, json>>& members() const { return members_; }
     bool is_unique_violation() const { return sqlstate_ == "23505"; }
     const char* what() const noexcept override { return detail_.c_str(); }
 
@@ -88,6 +96,7 @@ private:
     std::vector<FieldError> fields_;
     std::string sqlstate_;
     std::vector<std::pair<std::string, std::string>> headers_;
+    std::vector<std::pair<std::string, json>> members_;
 };
 
 inline Error bad_request(std::string code, std::string detail) { return {400, std::move(code), std::move(detail)}; }
@@ -219,6 +228,11 @@ inline void fill(oms_error* err, const Error& e) {
     host->error_set(err, e.status(), str(e.code()), str(e.detail()));
     for (const auto& f : e.fields()) host->error_add_field(err, str(f.field), str(f.message));
     for (const auto& [name, value] : e.headers()) host->error_add_header(err, str(name), str(value));
+    if (!e.members().empty() && OMS_HOST_HAS(error_add_member))
+        for (const auto& [name, value] : e.members()) {
+            std::string text = value.dump();
+            host->error_add_member(err, str(name), str(text));
+        }
 }
 
 // Runs `fn`, turning every exception into `err`. The only way plugin code is

@@ -79,6 +79,13 @@ void setup(oms::Plugin& p) {
         oms::json answer = {{"present", 1}};
         return oms::Response::json({{"value", answer.at("absent").get<int>()}});
     });
+    // A problem answer with extension members (one trying to replace "status").
+    p.route("GET", "/probe/short", [](oms::Request&) -> oms::Response {
+        throw oms::Error(409, "insufficient_points", "Not enough points.")
+            .with_member("balance", 120)
+            .with_member("needed", oms::json{{"points", 500}})
+            .with_member("status", 200);
+    });
     p.route("GET", "/probe/boom", [](oms::Request&) -> oms::Response {
         throw std::runtime_error("probe exploded (a secret detail that must not reach the client)");
     });
