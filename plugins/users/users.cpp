@@ -201,6 +201,31 @@ oms::Response delete_user(oms::Request& req) {
     return oms::Response::no_content();
 }
 
+// Service users.get {user_id} or {email} → {id, name, email, role,
+// created_at} (never the hash); 404 not_found when there is no such account,
+// 400 validation_failed when neither (or a malformed one) is given.
+oms::json get_user(oms::Tx& tx, const oms::json& args) {
+    if (!args.is_object()) throw oms::validation_failed({{"user_id", "give user_id or email"}});
+    std::optional<oms::Row> row;
+    if (auto id = args.find("user_id"); id != args.end()) {
+        if (!id->is_string() || !oms::is_uuid(id->get<std::string>()))
+            throw oms::validation_failed({{"user_id", "must be a UUID"}});
+        row = tx.query(std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1::uuid",
+                       id->get<std::string>())
+                  .first();
+    } else if (auto email = args.find("email"); email != args.end()) {
+        if (!email->is_string() || email->get<std::string>().empty())
+            throw oms::validation_failed({{"email", "must be a non-empty string"}});
+        row = tx.query(std::string("SELECT ") + kUserColumns + " FROM users WHERE lower(email) = lower($1)",
+                       email->get<std::string>())
+                  .first();
+    } else {
+        throw oms::validation_failed({{"user_id", "give user_id or email"}});
+    }
+    if (!row) throw oms::not_found("No such account.");
+    return user_json(*row);
+}
+
 oms::json resolve_caller(oms::Tx& tx, const oms::json& args) {
     std::string id = args.at("user_id").get<std::string>();
     if (!oms::is_uuid(id)) throw oms::unauthorized("Unknown user.");
@@ -305,6 +330,8 @@ void setup(oms::Plugin& p) {
         .error(404, "not_found: no account has this id.")
         .error(409, "cannot_delete_self: an administrator cannot delete their own account.");
 
+    p.service("users.get", get_user,
+              "{user_id} or {email} → {id, name, email, role, created_at} (never the password hash); 404 not_found");
     p.service("auth.resolve_caller", resolve_caller,
               "The current {user_id, role} of a token's subject; 401 when the account is gone");
 

@@ -944,3 +944,22 @@ TEST_F(Orders, PageNIsAnIndexRangeScanWithoutSort) {
 }
 
 }  // namespace
+
+// users.get: the public way for another plugin to find an account (issue 19,
+// item 2), called here through the probe plugin as a plugin would.
+TEST_F(Orders, UsersGetFindsAnAccountByIdOrEmailWithoutItsHash) {
+    auto call = [&](const json& args) {
+        return http_post_json(port_, "/probe/call", {{"service", "users.get"}, {"args", args}});
+    };
+    auto by_id = call({{"user_id", alice_.id}});
+    ASSERT_EQ(by_id.status, 200) << by_id;
+    EXPECT_EQ(by_id.json()["id"], alice_.id);
+    EXPECT_EQ(by_id.json()["role"], "customer");
+    EXPECT_FALSE(by_id.json().contains("password_hash")) << by_id;
+    auto by_email = call({{"email", by_id.json()["email"].get<std::string>()}});
+    ASSERT_EQ(by_email.status, 200) << by_email;
+    EXPECT_EQ(by_email.json()["id"], alice_.id);
+    expect_problem(call({{"user_id", "00000000-0000-4000-8000-000000000000"}}), 404, "not_found");
+    expect_problem(call(json::object()), 400, "validation_failed");
+    expect_problem(call({{"user_id", "nope"}}), 400, "validation_failed");
+}
