@@ -21,13 +21,9 @@ struct Database::ConnState {
     uint64_t next_id = 0;
 };
 
-namespace {
-
 // Poco's PostgreSQL connector only understands space-separated keyword=value
 // pairs (no URLs, no quoting), so any libpq connection string is normalised
 // through libpq's own parser first.
-}  // namespace
-
 std::string Database::connection_string(const std::string& url) {
     char* err = nullptr;
     PQconninfoOption* opts = PQconninfoParse(url.c_str(), &err);
@@ -39,7 +35,6 @@ std::string Database::connection_string(const std::string& url) {
     }
     std::string out;
     std::set<std::string> given;  // keywords the URL sets
-    bool has_timeout = false, has_app = false;
     for (auto* o = opts; o->keyword; ++o) {
         if (!o->val || !*o->val) continue;
         std::string_view v = o->val;
@@ -49,21 +44,18 @@ std::string Database::connection_string(const std::string& url) {
                               "' contains a space, quote or backslash, which the Poco connector cannot pass on");
         }
         given.insert(o->keyword);
-        has_timeout |= std::strcmp(o->keyword, "connect_timeout") == 0;
-        has_app |= std::strcmp(o->keyword, "application_name") == 0;
         out += o->keyword;
         out += '=';
         out += v;
         out += ' ';
     }
     PQconninfoFree(opts);
-    if (!has_timeout) out += "connect_timeout=3 ";
-    if (!has_app) out += "application_name=oms-host ";
-    // A partitioned database must free workers in seconds, not after the
-    // kernel's two hours: TCP keepalives for idle connections and a limit on
-    // unacknowledged data for busy ones (each can be set in DATABASE_URL).
-    for (const char* d : {"keepalives=1", "keepalives_idle=30", "keepalives_interval=10", "keepalives_count=3",
-                          "tcp_user_timeout=30000"}) {
+    // The host's defaults for what the URL leaves out. A partitioned database
+    // must free workers in seconds, not after the kernel's two hours: TCP
+    // keepalives for idle connections and a limit on unacknowledged data for
+    // busy ones.
+    for (const char* d : {"connect_timeout=3", "application_name=oms-host", "keepalives=1", "keepalives_idle=30",
+                          "keepalives_interval=10", "keepalives_count=3", "tcp_user_timeout=30000"}) {
         std::string_view kv = d;
         if (!given.count(std::string(kv.substr(0, kv.find('='))))) out.append(d).append(" ");
     }
@@ -181,8 +173,7 @@ Database::ConnState& Database::state_for(PGconn* conn) {
     // A connection is used by one lease at a time: no lock is needed.
     auto* state = static_cast<ConnState*>(PQinstanceData(conn, connection_events));
     if (!state) {
-        if (PQinstanceData(conn, connection_events) == nullptr)
-            PQregisterEventProc(conn, connection_events, "oms-connection-state", nullptr);  // 0 if already there
+        PQregisterEventProc(conn, connection_events, "oms-connection-state", nullptr);  // 0 if already there
         state = new ConnState();
         if (!PQsetInstanceData(conn, connection_events, state)) {
             delete state;

@@ -467,8 +467,6 @@ int cache_invalidate(oms_tx* tx, oms_str service, oms_str key, oms_error* err) {
     return guarded(err, [&] { queue_cache_invalidation(*tx->lease, sv(service), sv(key)); });
 }
 
-// Stores the task in `tx` (queued: it travels with the transaction's next
-// round trip or its COMMIT); the task threads are woken after the commit.
 int tx_enqueue_task(oms_tx* tx, oms_str name, oms_str payload_json, oms_str key, oms_error* err) {
     if (!tx || !tx->lease) {
         set_error(err, 500, "no_transaction", "tx_enqueue_task needs a transaction");

@@ -261,7 +261,7 @@ int serve(Runtime& rt, const sigset_t& signals) {
     TaskRunner tasks(rt, {cfg.task_threads(), cfg.task_poll(), cfg.task_retry(), std::chrono::minutes(10),
                           cfg.task_lease(), cfg.task_max_attempts()});
     tasks.start();
-    rt.set_task_counters(&tasks.counters());
+    rt.set_task_runner(&tasks);
 
     auto ready = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - rt.started()).count();
     spdlog::info(json({{"event", "listening"},
@@ -278,9 +278,9 @@ int serve(Runtime& rt, const sigset_t& signals) {
     sigwait(&signals, &sig);
     spdlog::info("received {}, draining in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
     tasks.stop();  // lets running handlers finish (a gateway call is bounded by its timeout)
-    rt.set_task_counters(nullptr);
     jobs.stop();
     server.stop();
+    rt.set_task_runner(nullptr);  // no worker is left to wake it
     rt.stop_caller_cache();
     spdlog::info("stopped");
     return 0;

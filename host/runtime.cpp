@@ -14,6 +14,7 @@
 
 #include "caller_cache.hpp"
 #include "notify_listener.hpp"
+#include "tasks.hpp"
 
 namespace fs = std::filesystem;
 
@@ -207,7 +208,6 @@ void Runtime::shutdown_plugins() {
     jobs_.clear();
     commands_.clear();
     tasks_.clear();
-    task_waker_ = nullptr;
     for (auto it = plugins_.rbegin(); it != plugins_.rend(); ++it) {
         auto& p = **it;
         if (p.initialized && p.descriptor->shutdown) p.descriptor->shutdown();
@@ -262,6 +262,15 @@ void Runtime::add_subscription(SubscriptionInfo s) {
         if (!find_task(kDeliverEventTask)) tasks_.push_back({"oms", kDeliverEventTask, &deliver_event, this, 0});
     }
     subscriptions_.push_back(std::move(s));
+}
+
+void Runtime::wake_tasks() const {
+    if (TaskRunner* r = task_runner_.load()) r->wake();
+}
+
+const TaskCounters* Runtime::task_counters() const {
+    TaskRunner* r = task_runner_.load();
+    return r ? &r->counters() : nullptr;
 }
 
 const TaskInfo* Runtime::find_task(std::string_view name) const {

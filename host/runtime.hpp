@@ -32,6 +32,7 @@ class HttpMetrics;
 class CallerCache;
 class NotifyListener;
 struct TaskCounters;
+class TaskRunner;
 
 // A plugin that cannot be loaded or initialised: printed as one line, exit 2.
 struct PluginError : std::runtime_error {
@@ -149,16 +150,13 @@ public:
     const ServiceInfo* find_service(std::string_view name) const;
     const TaskInfo* find_task(std::string_view name) const;
 
-    // Called after a transaction that enqueued tasks committed: wakes the
-    // serving host's task threads (set by `serve`; a no-op in CLI commands,
-    // whose tasks wait for a serving host's next poll).
-    void set_task_waker(std::function<void()> wake) { task_waker_ = std::move(wake); }
-    void wake_tasks() const {
-        if (task_waker_) task_waker_();
-    }
-    // The serving host's task counters, for GET /metrics (null when not serving).
-    void set_task_counters(const TaskCounters* c) { task_counters_.store(c); }
-    const TaskCounters* task_counters() const { return task_counters_.load(); }
+    // The serving host's task runner (set by `serve`, which outlives every
+    // worker; null in CLI commands, whose tasks wait for a serving host's poll).
+    void set_task_runner(TaskRunner* r) { task_runner_.store(r); }
+    // After a transaction that enqueued tasks committed: wakes the task threads.
+    void wake_tasks() const;
+    // Its counters, for GET /metrics (null when not serving).
+    const TaskCounters* task_counters() const;
 
     void add_route(RouteInfo route);  // throws PluginError on conflict
     uint32_t route_count() const { return next_route_id_; }  // ids handed out so far
@@ -208,8 +206,7 @@ private:
     std::vector<JobInfo> jobs_;
     std::vector<CommandInfo> commands_;
     std::vector<TaskInfo> tasks_;
-    std::function<void()> task_waker_;
-    std::atomic<const TaskCounters*> task_counters_{nullptr};
+    std::atomic<TaskRunner*> task_runner_{nullptr};
     LoadedPlugin* registering_ = nullptr;
     std::unique_ptr<Database> db_;
     int db_connections_ = 10;

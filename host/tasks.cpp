@@ -56,7 +56,6 @@ TaskRunner::~TaskRunner() { stop(); }
 
 void TaskRunner::start() {
     if (runtime_.tasks().empty() || options_.threads <= 0) return;
-    runtime_.set_task_waker([this] { wake(); });
     for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { run(); });
 }
 
@@ -69,7 +68,6 @@ void TaskRunner::stop() {
     for (auto& t : threads_)
         if (t.joinable()) t.join();
     threads_.clear();
-    runtime_.set_task_waker(nullptr);
 }
 
 void TaskRunner::wake() {

@@ -778,10 +778,8 @@ TEST_F(Payments, ACancelRolledBackAfterAskingForTheRefundRefundsNothing) {
 // the gateway key comes from the request, not from a count (issue 13, item 4).
 TEST_F(Payments, AResubmittedRefundWithItsIdempotencyKeyRefundsOnce) {
     Shop& s = *shop_;
-    auto placed = s.place(alice_, 20, 1, 10);  // 20.00 INR
-    json p = s.new_payment(alice_, placed.order_id);
-    std::string id = p["id"], pay = s.pay_at_gateway(p["gateway_order_id"]);
-    ASSERT_EQ(s.fake.send("payment.captured", pay).status, 200);
+    auto [placed, p, pay] = s.place_and_pay(alice_, 20, 1, 10);  // 20.00 INR
+    std::string id = p["id"];
     std::string refund = "/payments/" + id + "/refund";
     json body = {{"amount", 5}, {"reason", "one item damaged"}};
     auto first = post(s.port, refund, body, s.admin.token, {{"Idempotency-Key", "refund-once-1"}});
@@ -802,10 +800,8 @@ TEST_F(Payments, AResubmittedRefundWithItsIdempotencyKeyRefundsOnce) {
 
 TEST_F(Payments, PartialThenFullRefundThroughTheRouteAndRefundProcessed) {
     Shop& s = *shop_;
-    auto placed = s.place(alice_, 20, 1, 10);  // 20.00 INR
-    json p = s.new_payment(alice_, placed.order_id);
-    std::string id = p["id"], pay = s.pay_at_gateway(p["gateway_order_id"]);
-    ASSERT_EQ(s.fake.send("payment.captured", pay).status, 200);
+    auto [placed, p, pay] = s.place_and_pay(alice_, 20, 1, 10);  // 20.00 INR
+    std::string id = p["id"];
     std::string refund = "/payments/" + id + "/refund";
 
     s.fake.clear_calls();
@@ -867,10 +863,8 @@ TEST_F(Payments, PartialThenFullRefundThroughTheRouteAndRefundProcessed) {
 
 TEST_F(Payments, RefundFailedMakesTheAmountRefundableAgain) {
     Shop& s = *shop_;
-    auto placed = s.place(alice_, 10, 1, 10);
-    json p = s.new_payment(alice_, placed.order_id);
-    std::string id = p["id"], pay = s.pay_at_gateway(p["gateway_order_id"]);
-    ASSERT_EQ(s.fake.send("payment.captured", pay).status, 200);
+    auto [placed, p, pay] = s.place_and_pay(alice_, 10, 1, 10);
+    std::string id = p["id"];
     auto r = post(s.port, "/payments/" + id + "/refund", json::object(), s.admin.token);
     ASSERT_EQ(r.status, 201) << r;
     s.tasks_idle();
