@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ABI test: a third-party plugin builds against the *installed* SDK only, with
 # g++/libstdc++ and with clang++/libc++, and the host (built here with the
-# default toolchain) loads and serves each one.
+# default toolchain) loads and serves each one; the SDK's test kit runs a
+# plugin's own tests against that host.
 #
 #   a. cmake --install $OMS_BUILD_DIR --component sdk into a temporary prefix
 #   b. build examples/hello out of tree with g++            -> $tmp/gcc/hello.so
@@ -11,27 +12,36 @@
 #      twice answers 200, count 1 then 2, built_with "clang libc++"; a too long
 #      name answers 400 (an exception thrown and caught inside the plugin)
 #   e. the same with the g++-built plugin ("gcc libstdc++")
+#   f. the test kit: examples/audit built with g++ against the installed SDK
+#      (its oms_add_plugin_test() pointed at this host and this build's stock
+#      plugins), then its `ctest`: the installed oms-plugin-test driver starts
+#      its own PostgreSQL with the installed pgcluster.sh (or, with
+#      DATABASE_URL set, a fresh database there), the host with users,
+#      inventory, orders and audit.so, and runs examples/audit/test/audit_test.sh
 #
 # Environment:
-#   OMS_BUILD_DIR    the main build dir (configured, oms-host built)
-#   OMS_SOURCE_DIR   the source tree (for examples/hello)
-#   OMS_HOST_BIN     the oms-host binary
-#   OMS_TEST_PG_DIR  dir whose file `url` holds a postgresql:// URL of a running
-#                    throwaway server (DATABASE_URL, when set, wins)
-#   OMS_KEEP_TMP=1   keep the temporary dir (build trees, host logs) for debugging
+#   OMS_BUILD_DIR         the main build dir (configured, oms-host and the plugins built)
+#   OMS_SOURCE_DIR        the source tree (for examples/hello and examples/audit)
+#   OMS_HOST_BIN          the oms-host binary
+#   OMS_PLUGIN_BUILD_DIR  the folder of the stock plugins this build made
+#   OMS_TEST_PG_DIR       dir whose file `url` holds a postgresql:// URL of a running
+#                         throwaway server (DATABASE_URL, when set, wins)
+#   OMS_KEEP_TMP=1        keep the temporary dir (build trees, host logs) for debugging
 # Each serve step creates its own database on that server and drops it at exit.
 # Everything listens on 127.0.0.1 only. Prints FAIL lines and exits 1 on failure.
 set -euo pipefail
 # shellcheck source=../support/script_lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../support/script_lib.sh"
 
-for v in OMS_BUILD_DIR OMS_SOURCE_DIR OMS_HOST_BIN; do
+for v in OMS_BUILD_DIR OMS_SOURCE_DIR OMS_HOST_BIN OMS_PLUGIN_BUILD_DIR; do
   [ -n "${!v:-}" ] || fail "$v is not set"
 done
 [ -n "${DATABASE_URL:-}" ] || [ -n "${OMS_TEST_PG_DIR:-}" ] || fail "set OMS_TEST_PG_DIR or DATABASE_URL"
 [ -x "$OMS_HOST_BIN" ] || fail "OMS_HOST_BIN=$OMS_HOST_BIN is not an executable (build oms-host first)"
-[ -f "$OMS_SOURCE_DIR/examples/hello/CMakeLists.txt" ] || fail "no examples/hello under OMS_SOURCE_DIR=$OMS_SOURCE_DIR"
-for tool in cmake g++ clang++ psql curl jq readelf ldd timeout; do
+for ex in hello audit; do
+  [ -f "$OMS_SOURCE_DIR/examples/$ex/CMakeLists.txt" ] || fail "no examples/$ex under OMS_SOURCE_DIR=$OMS_SOURCE_DIR"
+done
+for tool in cmake ctest g++ clang++ psql curl jq readelf ldd timeout; do
   command -v "$tool" >/dev/null || fail "required tool '$tool' is not installed"
 done
 
@@ -114,7 +124,19 @@ done
 for h in oms/abi.h oms/plugin.hpp; do
   [ -n "$(find "$prefix" -path "*/include/$h" -print -quit)" ] || fail "the sdk component does not install include/$h"
 done
-ok "SDK installed in $prefix"
+# The test kit: its CMake module beside the config, the driver and the
+# project's own pgcluster.sh (not a fork) beside it.
+[ -f "$(dirname "$config")/OmsPluginTest.cmake" ] || fail "the sdk component does not install OmsPluginTest.cmake beside $config"
+driver=$(find "$prefix" -name oms-plugin-test -type f -print -quit)
+[ -n "$driver" ] || fail "the sdk component does not install the test kit's driver oms-plugin-test"
+kit_dir=${driver#"$prefix"/}
+kit_dir=${kit_dir%/oms-plugin-test}
+for f in oms-plugin-test pgcluster.sh; do
+  [ -x "$prefix/$kit_dir/$f" ] || fail "the sdk component does not install an executable $kit_dir/$f"
+done
+cmp -s "$prefix/$kit_dir/pgcluster.sh" "$OMS_SOURCE_DIR/scripts/pgcluster.sh" \
+  || fail "the installed $kit_dir/pgcluster.sh differs from scripts/pgcluster.sh"
+ok "SDK installed in $prefix (test kit in $kit_dir)"
 
 # Every installed header compiles on its own, warnings as errors, under both
 # toolchains a plugin author may use (libc++ lacks some of libstdc++'s <charconv>).
@@ -233,4 +255,31 @@ serve_and_check clang "$tmp/clang/hello.so" "clang libc++"
 step "e. serve the g++/libstdc++ plugin"
 serve_and_check gcc "$tmp/gcc/hello.so" "gcc libstdc++"
 
-echo "PASS: out-of-tree plugin builds against the installed SDK with g++/libstdc++ and clang++/libc++, and both serve"
+# --- f. the test kit -------------------------------------------------------------
+step "f. examples/audit against the installed SDK: build (g++), then its ctest (oms_add_plugin_test)"
+kit_started=$SECONDS
+audit_build=$tmp/audit
+build_example "$OMS_SOURCE_DIR/examples/audit" "$audit_build" g++ "$prefix" \
+  -DOMS_HOST="$OMS_HOST_BIN" -DOMS_STOCK_PLUGIN_DIR="$OMS_PLUGIN_BUILD_DIR"
+# The test runs the installed driver (not the source tree's) with this host.
+grep -q "\"$prefix/$kit_dir/oms-plugin-test\"" "$audit_build/CTestTestfile.cmake" \
+  || fail "examples/audit's test does not run $prefix/$kit_dir/oms-plugin-test: $(grep add_test "$audit_build/CTestTestfile.cmake")"
+grep -q "\"--host\" \"$OMS_HOST_BIN\"" "$audit_build/CTestTestfile.cmake" \
+  || fail "examples/audit's test does not use OMS_HOST=$OMS_HOST_BIN: $(grep add_test "$audit_build/CTestTestfile.cmake")"
+build_secs=$((SECONDS - kit_started))
+# Its own PostgreSQL (pgcluster.sh), unless the suite runs on DATABASE_URL.
+kit_env=(env -u OMS_TEST_PG_DIR)
+[ -n "${DATABASE_URL:-}" ] || kit_env+=(-u DATABASE_URL)
+kit_log=$tmp/audit-ctest.log
+kit_fail() {   # kit_fail MESSAGE: the ctest output (with the driver's host-log tail), then FAIL
+  { echo "----- last lines of $kit_log"; tail -n 120 "$kit_log"; echo "-----"; } >&2
+  fail "$1"
+}
+"${kit_env[@]}" timeout 240 ctest --test-dir "$audit_build" --output-on-failure --no-tests=error -V \
+  >"$kit_log" 2>&1 || kit_fail "the ctest of examples/audit (oms_add_plugin_test) failed"
+grep -q 'PASS: audit records order events' "$kit_log" || kit_fail "the ctest of examples/audit passed without audit_test.sh saying PASS"
+grep -q 'oms-plugin-test: PASS' "$kit_log" || kit_fail "the ctest of examples/audit passed without the driver saying PASS"
+grep -E '^(1: )?(ok|oms-plugin-test):' "$kit_log" | sed 's/^1: /  /'
+ok "examples/audit: built in ${build_secs} s; its ctest passed in $((SECONDS - kit_started - build_secs)) s"
+
+echo "PASS: out-of-tree plugin builds against the installed SDK with g++/libstdc++ and clang++/libc++, and both serve; the test kit runs examples/audit's test"
