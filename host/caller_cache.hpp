@@ -1,4 +1,4 @@
-// The per-host cache of `auth.resolve_caller` answers, keyed by the token's
+// The per-host cache of `oms.resolve_caller` answers, keyed by the token's
 // subject (user id): {exists, user_id, role}, or "gone" (the service answered
 // 401), so neither a live nor a deleted user's token costs a database round
 // trip while the answer is cached.
@@ -18,6 +18,8 @@
 // asking the service; `store()` refuses when an invalidation or flush of that
 // key's shard (or a listener transition) happened since.
 #pragma once
+
+#include <oms/abi.h>
 
 #include <atomic>
 #include <chrono>
@@ -49,15 +51,16 @@ void queue_cache_invalidation(Database::Lease& tx, std::string_view service, std
 class CallerCache {
 public:
     using Clock = std::chrono::steady_clock;
-    // The service whose answers are cached: its invalidations name it.
-    static constexpr std::string_view kService = "auth.resolve_caller";
+    // The service whose answers are cached: its invalidations name it
+    // (or its name before ABI 1.3, "auth.resolve_caller").
+    static constexpr std::string_view kService = OMS_SERVICE_RESOLVE_CALLER;
 
     struct Options {
         size_t capacity = 100000;             // entries, over all shards (OMS_CALLER_CACHE_SIZE)
         std::chrono::milliseconds ttl{5000};  // OMS_CALLER_CACHE_TTL; 0 = never store
     };
 
-    // A cached answer of auth.resolve_caller.
+    // A cached answer of oms.resolve_caller.
     struct Answer {
         bool exists = false;  // false: the service answered 401 (the account is gone)
         std::string user_id;  // what the service answered (when exists)

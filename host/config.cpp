@@ -221,6 +221,7 @@ std::chrono::milliseconds Config::shutdown_timeout() const {
 }
 
 bool Config::auto_migrate() const { return parse_bool(*this, "OMS_AUTO_MIGRATE", true); }
+bool Config::contract_checks() const { return parse_bool(*this, "OMS_CONTRACT_CHECKS", !production()); }
 
 std::chrono::seconds Config::idempotency_retention() const {
     return std::chrono::seconds(parse_int(*this, "OMS_IDEMPOTENCY_RETENTION", 86400, 86400, 90LL * 86400));
@@ -385,6 +386,7 @@ void Config::validate_for_serving() const {
     (void)log_json();
     (void)shutdown_timeout();
     (void)auto_migrate();
+    (void)contract_checks();
     (void)db_wait();
     (void)statement_timeout();
     (void)idempotency_retention();

@@ -86,6 +86,9 @@ public:
     bool log_json() const;
     std::chrono::milliseconds shutdown_timeout() const;
     bool auto_migrate() const;
+    // OMS_CONTRACT_CHECKS: hold publishes and service calls to the plugins'
+    // declared contracts (default: on, except when OMS_ENV=production).
+    bool contract_checks() const;
     std::chrono::seconds db_wait() const;
     std::chrono::milliseconds statement_timeout() const;  // OMS_DB_STATEMENT_TIMEOUT_MS (migrations: none)
     std::chrono::seconds idempotency_retention() const;  // how long Idempotency-Key answers are kept

@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "caller_cache.hpp"
+#include "contracts.hpp"
 #include "openapi.hpp"
 #include "runtime.hpp"
 
@@ -102,6 +103,7 @@ int register_route(oms_plugin* self, const oms_route_def* d, oms_error* err) {
         r.user_data = d->user_data;
         r.summary = cstr(d->summary);
         r.openapi = cstr(d->openapi);
+        r.owner = self->plugin;
         try {
             (void)openapi_fragment(r.openapi);
         } catch (const std::exception& e) {
@@ -125,8 +127,10 @@ int subscribe(oms_plugin* self, const oms_subscription_def* d, oms_error* err) {
     return guarded(err, [&] {
         OMS_REQUIRE_DEF(d, "subscription", user_data);
         if (!d->event || !d->handler) throw PluginError("subscription definition is incomplete");
-        bool after_commit = OMS_DEF_HAS(d, flags) && (d->flags & OMS_SUBSCRIBE_AFTER_COMMIT);
-        self->runtime->add_subscription({self->plugin->name, d->event, d->handler, d->user_data, after_commit, {}});
+        uint32_t flags = OMS_DEF_HAS(d, flags) ? d->flags : 0u;
+        self->runtime->add_subscription({self->plugin->name, d->event, d->handler, d->user_data,
+                                         (flags & OMS_SUBSCRIBE_AFTER_COMMIT) != 0, {},
+                                         (flags & OMS_SUBSCRIBE_OPTIONAL) != 0, self->plugin});
     });
 }
 
@@ -135,7 +139,39 @@ int register_service(oms_plugin* self, const oms_service_def* d, oms_error* err)
     return guarded(err, [&] {
         OMS_REQUIRE_DEF(d, "service", description);
         if (!d->name || !d->handler) throw PluginError("service definition is incomplete");
-        self->runtime->add_service({self->plugin->name, d->name, cstr(d->description), d->handler, d->user_data});
+        ServiceInfo s{self->plugin->name, d->name, cstr(d->description), d->handler, d->user_data, self->plugin,
+                      nullptr, nullptr};
+        std::string what = "service '" + s.name + "' of plugin " + s.plugin;
+        if (OMS_DEF_HAS(d, args_schema) && d->args_schema)
+            s.args = JsonContract::compile(d->args_schema, what + " (arguments)");
+        if (OMS_DEF_HAS(d, result_schema) && d->result_schema)
+            s.result = JsonContract::compile(d->result_schema, what + " (result)");
+        if (declares_contracts(*self->plugin) && (!s.args || !s.result))
+            throw PluginError(what + " declares no argument or result schema");
+        self->runtime->add_service(std::move(s));
+    });
+}
+
+int register_event(oms_plugin* self, const oms_event_def* d, oms_error* err) {
+    if (!registration_open(self, err)) return OMS_FAIL;
+    return guarded(err, [&] {
+        OMS_REQUIRE_DEF(d, "event", payload_schema);
+        if (!d->name || !*d->name || !d->payload_schema) throw PluginError("event definition is incomplete");
+        std::string name = d->name;
+        if (name == "*" || name.find('*') != std::string::npos || name.find(' ') != std::string::npos)
+            throw PluginError("event name '" + name + "' is not a name (no spaces or '*')");
+        self->runtime->add_event({self->plugin->name, name, cstr(d->summary),
+                                  JsonContract::compile(d->payload_schema,
+                                                        "event '" + name + "' of plugin " + self->plugin->name)});
+    });
+}
+
+int register_service_use(oms_plugin* self, const oms_service_use_def* d, oms_error* err) {
+    if (!registration_open(self, err)) return OMS_FAIL;
+    return guarded(err, [&] {
+        OMS_REQUIRE_DEF(d, "service use", flags);
+        if (!d->service || !*d->service) throw PluginError("service use definition is incomplete");
+        self->runtime->add_service_use({self->plugin->name, d->service, (d->flags & OMS_USE_OPTIONAL) != 0});
     });
 }
 
@@ -145,7 +181,7 @@ int register_job(oms_plugin* self, const oms_job_def* d, oms_error* err) {
         OMS_REQUIRE_DEF(d, "job", user_data);
         if (!d->name || !d->handler || d->interval_ms < 10) throw PluginError("job definition is incomplete (interval >= 10 ms)");
         self->runtime->add_job({self->plugin->name, d->name, std::chrono::milliseconds(d->interval_ms), d->handler,
-                                d->user_data});
+                                d->user_data, self->plugin});
     });
 }
 
@@ -157,7 +193,7 @@ int register_task(oms_plugin* self, const oms_task_def* d, oms_error* err) {
         if (std::string_view(d->name).find('\n') != std::string_view::npos)
             throw PluginError("a task's name is one line");
         uint32_t max_attempts = d->max_attempts;
-        self->runtime->add_task({self->plugin->name, d->name, d->handler, d->user_data, max_attempts});
+        self->runtime->add_task({self->plugin->name, d->name, d->handler, d->user_data, max_attempts, self->plugin});
     });
 }
 
@@ -166,7 +202,7 @@ int register_command(oms_plugin* self, const oms_command_def* d, oms_error* err)
     return guarded(err, [&] {
         OMS_REQUIRE_DEF(d, "command", user_data);
         if (!d->name || !d->handler) throw PluginError("command definition is incomplete");
-        CommandInfo c{self->plugin->name, d->name, cstr(d->help), {}, d->handler, d->user_data};
+        CommandInfo c{self->plugin->name, d->name, cstr(d->help), {}, d->handler, d->user_data, self->plugin};
         // Options are stepped through by the size the plugin was built with
         // (ABI 1.2 option_size; before it, ABI 1.0's oms_option_def).
         size_t step = OMS_DEF_HAS(d, option_size) && d->option_size ? d->option_size : sizeof(oms_option_def);
@@ -372,11 +408,29 @@ void store_task(oms_tx& tx, std::string_view name, std::string payload_json, std
 }
 
 // ---- events and services ----
-bool event_matches(const std::string& pattern, std::string_view event) {
-    if (pattern == "*") return true;
-    if (pattern.size() >= 2 && pattern.compare(pattern.size() - 2, 2, ".*") == 0)
-        return event.substr(0, pattern.size() - 1) == std::string_view(pattern).substr(0, pattern.size() - 1);
-    return pattern == event;
+
+// With OMS_CONTRACT_CHECKS: a 500 contract_violation when a payload does not
+// match its event's declaration, or when a plugin publishes an event no
+// loaded plugin declares (plugins built before ABI 1.3 declare nothing and
+// are let through). Who declares it is not checked: a test double may stand
+// in for the publisher, as long as it speaks the contract.
+bool publish_breaks_contract(const Runtime& rt, std::string_view event, std::string_view payload, oms_error* err) {
+    const LoadedPlugin* publisher = ActivePlugin::current();
+    const EventInfo* declared = rt.find_event(event);
+    std::string who = publisher ? "plugin " + publisher->name : "the host";
+    if (!declared) {
+        if (publisher && !declares_contracts(*publisher)) return false;
+        set_error(err, 500, "contract_violation",
+                  who + " published the event '" + std::string(event) + "', which no loaded plugin declares");
+    } else if (auto why = declared->payload->violation(nlohmann::json::parse(payload, nullptr, false))) {
+        set_error(err, 500, "contract_violation",
+                  "the payload of the event '" + std::string(event) + "' published by " + who +
+                      " does not match its declaration by plugin " + declared->plugin + ": " + *why);
+    } else {
+        return false;
+    }
+    spdlog::error("{}", err ? err->detail : "contract violation");
+    return true;
 }
 
 int event_publish(oms_tx* tx, oms_str event, oms_str payload, oms_error* err) {
@@ -388,6 +442,8 @@ int event_publish(oms_tx* tx, oms_str event, oms_str payload, oms_error* err) {
         set_error(err, 500, "event_loop", "events nested more than 16 deep");
         return OMS_FAIL;
     }
+    if (tx->runtime->contract_checks() && publish_breaks_contract(*tx->runtime, sv(event), sv(payload), err))
+        return OMS_FAIL;
     ++tx->event_depth;
     int rc = OMS_OK;
     for (const auto& s : tx->runtime->subscriptions()) {
@@ -403,7 +459,10 @@ int event_publish(oms_tx* tx, oms_str event, oms_str payload, oms_error* err) {
             if (rc != OMS_OK) break;
             continue;
         }
-        rc = s.handler(s.user_data, tx, event, payload, err);
+        {
+            ActivePlugin active(s.owner);
+            rc = s.handler(s.user_data, tx, event, payload, err);
+        }
         if (rc != OMS_OK) {
             if (err && err->status == 0) set_error(err, 500, "subscriber_failed", "an event subscriber failed");
             spdlog::warn("subscriber of plugin {} failed on event {}: {}", s.plugin, sv(event), err ? err->detail : "");
@@ -414,15 +473,57 @@ int event_publish(oms_tx* tx, oms_str event, oms_str payload, oms_error* err) {
     return rc;
 }
 
+// With OMS_CONTRACT_CHECKS: a call the active plugin did not declare, or
+// arguments unlike the service's declaration.
+bool call_breaks_contract(const Runtime& rt, const ServiceInfo& s, std::string_view args, oms_error* err) {
+    const LoadedPlugin* caller = ActivePlugin::current();
+    std::string who = caller ? "plugin " + caller->name : "the host";
+    if (caller && declares_contracts(*caller) && caller->name != s.plugin) {
+        bool declared = false;
+        for (const auto& u : rt.service_uses()) declared = declared || (u.plugin == caller->name && u.service == s.name);
+        if (!declared) {
+            set_error(err, 500, "contract_violation",
+                      who + " called the service '" + s.name + "', which it does not declare it calls");
+            spdlog::error("{}", err ? err->detail : "contract violation");
+            return true;
+        }
+    }
+    if (!s.args) return false;
+    auto why = s.args->violation(nlohmann::json::parse(args, nullptr, false));
+    if (!why) return false;
+    set_error(err, 500, "contract_violation",
+              who + " called the service '" + s.name + "' with arguments unlike its declaration: " + *why);
+    spdlog::error("{}", err ? err->detail : "contract violation");
+    return true;
+}
+
 int service_call(oms_tx* tx, oms_str name, oms_str args, oms_buffer* out, oms_error* err) {
-    const ServiceInfo* s = Runtime::current().find_service(sv(name));
+    Runtime& rt = Runtime::current();
+    const ServiceInfo* s = rt.find_service(sv(name));
     if (!s) {
         set_error(err, 501, "service_unavailable",
                   "service '" + std::string(sv(name)) + "' is not offered by any loaded plugin");
         return OMS_FAIL;
     }
-    int rc = s->handler(s->user_data, tx, args, out, err);
+    bool checked = rt.contract_checks();
+    if (checked && call_breaks_contract(rt, *s, sv(args), err)) return OMS_FAIL;
+    size_t answer_from = out ? out->data.size() : 0;
+    int rc;
+    {
+        ActivePlugin active(s->owner);
+        rc = s->handler(s->user_data, tx, args, out, err);
+    }
     if (rc != OMS_OK && err && err->status == 0) set_error(err, 500, "service_failed", "a service call failed");
+    if (rc == OMS_OK && checked && s->result && out) {
+        auto answer = nlohmann::json::parse(std::string_view(out->data).substr(answer_from), nullptr, false);
+        if (auto why = s->result->violation(answer)) {
+            set_error(err, 500, "contract_violation",
+                      "the service '" + s->name + "' of plugin " + s->plugin +
+                          " answered a result unlike its declaration: " + *why);
+            spdlog::error("{}", err ? err->detail : "contract violation");
+            return OMS_FAIL;
+        }
+    }
     return rc;
 }
 
@@ -530,6 +631,7 @@ const oms_host_api kApi = {
     SHIELD(tx_query_deferred), SHIELD(result_wait),
     SHIELD(cache_invalidate),
     SHIELD(register_task), SHIELD(tx_enqueue_task), SHIELD(error_add_member),
+    SHIELD(register_event), SHIELD(register_service_use),
 };
 
 }  // namespace
@@ -550,6 +652,7 @@ int deliver_event(void* runtime, const oms_task* task, oms_error* err) {
         if (!target) throw std::runtime_error("no loaded after-commit subscriber " + subscriber);
     });
     if (rc != OMS_OK) return rc;
+    ActivePlugin active(target->owner);
     rc = target->handler(target->user_data, nullptr, os(event), os(payload), err);
     if (rc != OMS_OK && err->status == 0) set_error(err, 500, "subscriber_failed", "an after-commit subscriber failed");
     return rc;

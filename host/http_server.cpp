@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "caller_cache.hpp"
+#include "contracts.hpp"
 #include "idempotency.hpp"
 #include "metrics.hpp"
 #include "migrate.hpp"
@@ -210,11 +211,10 @@ Reply from_error(const RequestContext& ctx, const oms_error& err) {
 
 // A valid signature proves who the token was issued to, not that the user
 // still exists or still has that role. When a plugin offers the
-// `auth.resolve_caller` service (the users plugin does), it is asked inside
+// `oms.resolve_caller` capability (the users plugin does), it is asked inside
 // the request's transaction; it answers the current {user_id, role} or
 // fails with 401, which makes the request anonymous. Returns an error reply
 // when the service fails otherwise.
-constexpr std::string_view kResolveCallerService = "auth.resolve_caller";
 
 // The Idempotency-Key claim of one request, made in the request's own
 // transaction (see idempotency.hpp).
@@ -263,7 +263,7 @@ struct IdempotencyClaim {
 };
 
 std::optional<Reply> resolve_caller(RequestContext& ctx) {
-    const ServiceInfo* service = ctx.runtime->find_service(kResolveCallerService);
+    const ServiceInfo* service = ctx.runtime->caller_resolver();
     if (!service || !ctx.caller) return std::nullopt;
     // The host's cache of the service's answers (caller_cache.hpp): a hit costs
     // no round trip; a miss asks the service and keeps its answer, unless an
@@ -286,7 +286,11 @@ std::optional<Reply> resolve_caller(RequestContext& ctx) {
     oms_buffer out;
     oms_error err;
     oms_tx& tx = request_transaction(ctx);
-    int rc = service->handler(service->user_data, &tx, oms_str{args.data(), args.size()}, &out, &err);
+    int rc;
+    {
+        ActivePlugin active(service->owner);
+        rc = service->handler(service->user_data, &tx, oms_str{args.data(), args.size()}, &out, &err);
+    }
     if (rc != OMS_OK) {
         if (err.status == 401) {
             if (cache) cache->store(ctx.caller->user_id, CallerCache::Answer{false, {}, {}}, ticket);
@@ -299,7 +303,7 @@ std::optional<Reply> resolve_caller(RequestContext& ctx) {
     auto who = nlohmann::json::parse(out.data, nullptr, false);
     if (!who.is_object() || !who.contains("user_id") || !who.contains("role") || !who["user_id"].is_string() ||
         !who["role"].is_string()) {
-        spdlog::error("{} answered without user_id and role", kResolveCallerService);
+        spdlog::error("{} answered without user_id and role", service->name);
         ctx.tx.reset();
         return problem(500, "internal_error", "An internal error occurred.", ctx.request_id);
     }
@@ -354,7 +358,11 @@ Reply run_route(RequestContext& ctx) {
         oms_response resp;
         oms_error err;
         set_current_request(&ctx);
-        int rc = route.handler(route.user_data, &req, &resp, &err);
+        int rc;
+        {
+            ActivePlugin active(route.owner);
+            rc = route.handler(route.user_data, &req, &resp, &err);
+        }
         set_current_request(nullptr);
         // The claim decides first: a replay or another request's key wins over
         // whatever this run of the handler did (it is rolled back).

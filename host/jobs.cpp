@@ -5,6 +5,7 @@
 #include <chrono>
 #include <vector>
 
+#include "contracts.hpp"
 #include "runtime.hpp"
 
 namespace oms::host {
@@ -38,7 +39,11 @@ void JobRunner::run() {
         }
         const JobInfo& job = jobs[due];
         oms_error err;
-        int rc = job.handler(job.user_data, &err);
+        int rc;
+        {
+            ActivePlugin active(job.owner);
+            rc = job.handler(job.user_data, &err);
+        }
         if (rc != OMS_OK) spdlog::warn("job {}.{} failed: {} {}", job.plugin, job.name, err.code, err.detail);
         next[due] = Clock::now() + job.interval;
     }

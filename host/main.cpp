@@ -1,4 +1,5 @@
 // oms-host: loads the plugins, then runs one command (serve by default).
+#include <algorithm>
 #include <CLI/CLI.hpp>
 #include <Poco/Crypto/Crypto.h>
 #include <nlohmann/json.hpp>
@@ -16,6 +17,7 @@
 
 #include "caller_cache.hpp"
 #include "config.hpp"
+#include "contracts.hpp"
 #include "http_server.hpp"
 #include "idempotency.hpp"
 #include "jobs.hpp"
@@ -182,6 +184,25 @@ void add_builtin_routes(Runtime& rt, std::shared_ptr<const std::string>* documen
     };
     rt.add_route(std::move(metrics));
 
+    // Computed once: the declarations are fixed when the plugins are loaded.
+    auto events_document = std::make_shared<const std::string>(asyncapi_document(rt).dump());
+    RouteInfo asyncapi;
+    asyncapi.plugin = "oms";
+    asyncapi.method = "GET";
+    asyncapi.path = "/asyncapi.json";
+    asyncapi.summary = "An AsyncAPI 3.0 document of the domain events the loaded plugins declare";
+    asyncapi.on_reactor = true;
+    asyncapi.openapi = json{{"responses", {{"200", {{"description", "The document"},
+                                                     {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}}}}}}
+                           .dump();
+    asyncapi.builtin = [events_document](RequestContext&) {
+        Reply r;
+        r.content_type = "application/json";
+        r.body = *events_document;
+        return r;
+    };
+    rt.add_route(std::move(asyncapi));
+
     auto document = std::make_shared<std::shared_ptr<const std::string>>();
     RouteInfo openapi;
     openapi.plugin = "oms";
@@ -303,6 +324,46 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
     }
 }
 
+int print_contracts(const Runtime& rt, const std::string& format, const std::string& plugin) {
+    if (!plugin.empty() && std::none_of(rt.plugins().begin(), rt.plugins().end(),
+                                        [&](const auto& p) { return p->name == plugin; }))
+        die(2, "no loaded plugin is named '" + plugin + "'");
+    if (format == "asyncapi") {
+        std::cout << asyncapi_document(rt).dump(2) << "\n";
+        return 0;
+    }
+    if (format == "markdown") {
+        if (plugin.empty()) die(2, "--format markdown needs --plugin NAME");
+        std::cout << contracts_markdown(rt, plugin) << "\n";
+        return 0;
+    }
+    json all = contracts_json(rt);
+    json& list = all["plugins"];
+    if (!plugin.empty())
+        list.erase(std::remove_if(list.begin(), list.end(), [&](const json& p) { return p["name"] != plugin; }),
+                   list.end());
+    if (format == "json") {
+        std::cout << all.dump(2) << "\n";
+        return 0;
+    }
+    std::vector<std::vector<std::string>> rows{{"PLUGIN", "KIND", "NAME", "CONTRACT"}};
+    for (const auto& p : list) {
+        std::string name = p["name"];
+        if (!p["declares_contracts"].get<bool>())
+            rows.push_back({name, "-", "-", "built against ABI " + p["abi"].get<std::string>() + ": declares nothing"});
+        for (const auto& e : p["events"]) rows.push_back({name, "publishes", e["name"], e["summary"]});
+        for (const auto& s : p["services"]) rows.push_back({name, "offers", s["name"], s["description"]});
+        for (const auto& s : p["subscriptions"])
+            rows.push_back({name, "subscribes", s["event"],
+                            std::string(s["after_commit"].get<bool>() ? "after commit" : "in the publisher's transaction") +
+                                (s["optional"].get<bool>() ? ", optional" : "")});
+        for (const auto& c : p["calls"])
+            rows.push_back({name, "calls", c["service"], c["optional"].get<bool>() ? "optional" : "required"});
+    }
+    print_table(rows);
+    return 0;
+}
+
 int list_tasks(Runtime& rt, const std::string& state) {
     auto c = rt.database().acquire();
     auto r = c.query("SELECT id::text, name, state, attempts::text, "
@@ -403,6 +464,12 @@ int main(int argc, char** argv) {
     auto* routes_cmd = app.add_subcommand("routes", "List the HTTP routes of the host and the loaded plugins");
     auto* version_cmd = app.add_subcommand("version", "Print the version and the plugin ABI");
     auto* openapi_cmd = app.add_subcommand("openapi", "Print the OpenAPI 3.1 document GET /openapi.json serves");
+    auto* contracts_cmd = app.add_subcommand(
+        "contracts", "Print the loaded plugins' declared events, services, subscriptions and calls");
+    std::string contracts_format = "text", contracts_plugin;
+    contracts_cmd->add_option("--format", contracts_format, "text, json, markdown (one plugin's README section) or asyncapi")
+        ->check(CLI::IsMember({"text", "json", "markdown", "asyncapi"}));
+    contracts_cmd->add_option("--plugin", contracts_plugin, "Only this plugin (required for markdown)");
     auto* tasks_cmd = app.add_subcommand("tasks", "Inspect the task outbox and revive dead tasks");
     tasks_cmd->require_subcommand(1, 1);
     auto* tasks_list = tasks_cmd->add_subcommand("list", "List tasks (newest first, at most 100)");
@@ -469,6 +536,7 @@ int main(int argc, char** argv) {
             for (auto& [k, on] : command_flags[cmd])
                 if (on) args.values.emplace_back(k, "1");
             oms_error err;
+            ActivePlugin active(cmd->owner);
             if (cmd->handler(cmd->user_data, &args, &err) != OMS_OK)
                 die(err.status >= 400 && err.status < 500 ? 2 : 1, err.detail.empty() ? err.code : err.detail);
             return 0;
@@ -525,6 +593,7 @@ int main(int argc, char** argv) {
             print_table(rows);
             return 0;
         }
+        if (*contracts_cmd) return print_contracts(rt, contracts_format, contracts_plugin);
         if (*tasks_list) return list_tasks(rt, tasks_state);
         if (*tasks_retry) return retry_task(rt, tasks_retry_id);
         if (*clear_cmd) return clear_data(rt, clear_yes);

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "caller_cache.hpp"
+#include "contracts.hpp"
 #include "notify_listener.hpp"
 #include "tasks.hpp"
 
@@ -59,6 +60,7 @@ std::string default_plugin_dir() {
 
 Runtime::Runtime(Config config) : config_(std::move(config)) {
     g_runtime = this;
+    contract_checks_ = config_.contract_checks();
     plugin_log_ = spdlog::default_logger();
 }
 
@@ -185,6 +187,7 @@ void Runtime::load_plugins() {
     }
     plugins_ = std::move(ordered);
     for (auto& p : plugins_) init_plugin(*p);
+    check_contracts_provided(*this);
 }
 
 void Runtime::init_plugin(LoadedPlugin& p) {
@@ -208,6 +211,8 @@ void Runtime::shutdown_plugins() {
     jobs_.clear();
     commands_.clear();
     tasks_.clear();
+    events_.clear();
+    service_uses_.clear();
     for (auto it = plugins_.rbegin(); it != plugins_.rend(); ++it) {
         auto& p = **it;
         if (p.initialized && p.descriptor->shutdown) p.descriptor->shutdown();
@@ -222,6 +227,24 @@ const ServiceInfo* Runtime::find_service(std::string_view name) const {
     for (const auto& s : services_)
         if (s.name == name) return &s;
     return nullptr;
+}
+
+const ServiceInfo* Runtime::caller_resolver() const {
+    if (const ServiceInfo* s = find_service(OMS_SERVICE_RESOLVE_CALLER)) return s;
+    return find_service(kLegacyResolveCaller);
+}
+
+const EventInfo* Runtime::find_event(std::string_view name) const {
+    for (const auto& e : events_)
+        if (e.name == name) return &e;
+    return nullptr;
+}
+
+void Runtime::add_event(EventInfo e) {
+    if (const EventInfo* x = find_event(e.name))
+        throw PluginError("event '" + e.name + "' of plugin '" + e.plugin + "' is already declared by plugin '" +
+                          x->plugin + "'");
+    events_.push_back(std::move(e));
 }
 
 void Runtime::add_route(RouteInfo route) {
@@ -320,7 +343,7 @@ void Runtime::start_caller_cache(size_t capacity, std::chrono::seconds ttl, cons
             auto nl = payload.find('\n');
             std::string_view service = payload.substr(0, nl);
             std::string_view key = nl == std::string_view::npos ? std::string_view() : payload.substr(nl + 1);
-            if (service == CallerCache::kService) cache->invalidate(key);
+            if (service == CallerCache::kService || service == kLegacyResolveCaller) cache->invalidate(key);
         },
         [cache](bool listening) { cache->set_listening(listening); });
     cache_listener_->start();

@@ -33,6 +33,7 @@ class CallerCache;
 class NotifyListener;
 struct TaskCounters;
 class TaskRunner;
+class JsonContract;
 
 // A plugin that cannot be loaded or initialised: printed as one line, exit 2.
 struct PluginError : std::runtime_error {
@@ -69,6 +70,7 @@ struct RouteInfo {
     bool on_reactor = false;  // builtin that never blocks: answered without the worker pool
     bool rate_limit_exempt = false;  // never counted by OMS_RATE_LIMIT_RPS (probes, scrapes)
     uint32_t id = 0;  // 0, 1, 2 ... in registration order (set by add_route; indexes metrics slots)
+    const LoadedPlugin* owner = nullptr;  // null for the host's own routes
 };
 
 struct MigrationInfo {
@@ -84,6 +86,20 @@ struct SubscriptionInfo {
     void* user_data;
     bool after_commit = false;  // delivered by the task oms.deliver_event after the publisher commits
     std::string id;             // "<plugin>/<n>": names an after-commit subscriber in its deliveries
+    bool optional = false;      // OMS_SUBSCRIBE_OPTIONAL: no declared event is needed at start-up
+    const LoadedPlugin* owner = nullptr;
+};
+
+// An event a plugin declared it publishes (contracts.hpp).
+struct EventInfo {
+    std::string plugin, name, summary;
+    std::shared_ptr<const JsonContract> payload;
+};
+
+// A service a plugin declared it calls.
+struct ServiceUseInfo {
+    std::string plugin, service;
+    bool optional = false;
 };
 
 // The host's own task that delivers events to after-commit subscribers:
@@ -96,13 +112,19 @@ struct ServiceInfo {
     std::string plugin, name, description;
     oms_service_handler handler;
     void* user_data;
+    const LoadedPlugin* owner = nullptr;
+    std::shared_ptr<const JsonContract> args, result;  // null when not declared
 };
+
+// The name OMS_SERVICE_RESOLVE_CALLER had before ABI 1.3; still accepted.
+inline constexpr const char* kLegacyResolveCaller = "auth.resolve_caller";
 
 struct JobInfo {
     std::string plugin, name;
     std::chrono::milliseconds interval;
     oms_job_handler handler;
     void* user_data;
+    const LoadedPlugin* owner = nullptr;
 };
 
 struct TaskInfo {
@@ -110,6 +132,7 @@ struct TaskInfo {
     oms_task_handler handler;
     void* user_data;
     uint32_t max_attempts;  // 0: the host's default
+    const LoadedPlugin* owner = nullptr;  // null for the host's own
 };
 
 struct CommandInfo {
@@ -121,6 +144,7 @@ struct CommandInfo {
     std::vector<Option> options;
     oms_command_handler handler;
     void* user_data;
+    const LoadedPlugin* owner = nullptr;
 };
 
 class Runtime {
@@ -147,7 +171,16 @@ public:
     const std::vector<JobInfo>& jobs() const { return jobs_; }
     const std::vector<CommandInfo>& commands() const { return commands_; }
     const std::vector<TaskInfo>& tasks() const { return tasks_; }
+    const std::vector<EventInfo>& events() const { return events_; }
+    const std::vector<ServiceUseInfo>& service_uses() const { return service_uses_; }
     const ServiceInfo* find_service(std::string_view name) const;
+    const EventInfo* find_event(std::string_view name) const;
+    // The service that says who a token's subject is now (OMS_SERVICE_RESOLVE_CALLER,
+    // or kLegacyResolveCaller from a plugin built before ABI 1.3); null when none.
+    const ServiceInfo* caller_resolver() const;
+    // OMS_CONTRACT_CHECKS (default: on unless OMS_ENV=production): hold every
+    // publish and service call to the declarations (contracts.hpp).
+    bool contract_checks() const { return contract_checks_; }
     const TaskInfo* find_task(std::string_view name) const;
 
     // The serving host's task runner (set by `serve`, which outlives every
@@ -188,6 +221,8 @@ public:
     void add_job(JobInfo j) { jobs_.push_back(std::move(j)); }
     void add_task(TaskInfo t);
     void add_command(CommandInfo c);
+    void add_event(EventInfo e);
+    void add_service_use(ServiceUseInfo u) { service_uses_.push_back(std::move(u)); }
 
     static const oms_host_api* api();  // the function table handed to plugins
 
@@ -206,6 +241,9 @@ private:
     std::vector<JobInfo> jobs_;
     std::vector<CommandInfo> commands_;
     std::vector<TaskInfo> tasks_;
+    std::vector<EventInfo> events_;
+    std::vector<ServiceUseInfo> service_uses_;
+    bool contract_checks_ = true;
     std::atomic<TaskRunner*> task_runner_{nullptr};
     LoadedPlugin* registering_ = nullptr;
     std::unique_ptr<Database> db_;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "contracts.hpp"
 #include "db.hpp"
 #include "runtime.hpp"
 
@@ -125,6 +126,7 @@ bool TaskRunner::run_one() {
     } else {
         oms_task t{{id.data(), id.size()}, {name.data(), name.size()}, {payload.data(), payload.size()},
                    static_cast<uint32_t>(attempt)};
+        ActivePlugin active(task->owner);
         rc = task->handler(task->user_data, &t, &err);
         if (rc != OMS_OK && err.status == 0) err.status = 500;
     }

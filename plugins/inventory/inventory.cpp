@@ -135,14 +135,24 @@ void setup(oms::Plugin& p) {
         .error(409, "below_reserved: on_hand would go below the units reserved for orders.");
 
     p.service("inventory.reserve", inventory::reserve,
-              "{order_id, items: [{product_id, quantity}], ttl_seconds?} → {items (with unit_price), expires_at}; "
-              "400 unknown_product, 409 insufficient_stock");
+              "Holds stock for an order's items and prices them; 400 unknown_product, 409 insufficient_stock, "
+              "409 reservation_exists")
+        .accepts(schemas::reserve_args())
+        .returns(schemas::reserve_result());
     p.service("inventory.commit", inventory::commit,
-              "{order_id} → {committed}: the order's active reservations are sold; 409 reservation_not_active");
+              "The order's active reservations are sold; 409 reservation_not_active")
+        .accepts(schemas::order_only())
+        .returns(schemas::count_of("committed"));
     p.service("inventory.release", inventory::release,
-              "{order_id, reason?} → {released}: the order's active reservations return to stock (0 if none)");
-    p.service("inventory.restock", inventory::restock,
-              "{order_id} → {restocked}: the order's sold stock returns to on_hand (0 if none)");
+              "The order's active reservations return to stock (0 when none)")
+        .accepts(schemas::release_args())
+        .returns(schemas::count_of("released"));
+    p.service("inventory.restock", inventory::restock, "The order's sold stock returns to on_hand (0 when none)")
+        .accepts(schemas::order_only())
+        .returns(schemas::count_of("restocked"));
+    p.event("inventory.reservation_expired",
+            "An order's reservations outlived their time and returned to stock (the expiry job)",
+            schemas::order_only());
 
     p.job("expire_reservations", std::chrono::milliseconds(sweep_ms), inventory::expire_reservations);
 

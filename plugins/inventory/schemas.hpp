@@ -39,4 +39,35 @@ inline oms::json product_change() {
     return s::object({{"name", name()}, {"price", s::money()}, {"on_hand", on_hand()}});
 }
 
+// ---- contracts: the services and events other plugins use (`oms-host contracts`) ----
+
+inline oms::json order_only() { return s::object({{"order_id", s::uuid()}}, {"order_id"}); }
+
+inline oms::json reserve_args() {
+    return s::object({{"order_id", s::uuid()},
+                      {"items", s::array(s::object({{"product_id", s::uuid()}, {"quantity", s::integer(1, 1000000000)}},
+                                                   {"product_id", "quantity"}))},
+                      {"ttl_seconds", s::nullable(s::integer(1, 604800))}},
+                     {"order_id", "items"});
+}
+
+inline oms::json reserve_result() {
+    return s::object({{"items", s::array(s::object({{"product_id", s::uuid()},
+                                                    {"sku", sku()},
+                                                    {"name", s::text()},
+                                                    {"unit_price", s::minor_units()},
+                                                    {"currency", s::text(3, 3)},
+                                                    {"quantity", s::integer(1)}},
+                                                   {"product_id", "sku", "name", "unit_price", "currency",
+                                                    "quantity"}))},
+                      {"expires_at", s::date_time()}},
+                     {"items", "expires_at"});
+}
+
+inline oms::json release_args() {
+    return s::object({{"order_id", s::uuid()}, {"reason", s::nullable(s::text())}}, {"order_id"});
+}
+
+inline oms::json count_of(const char* field) { return s::object({{field, s::integer(0)}}, {field}); }
+
 }  // namespace inventory::schemas

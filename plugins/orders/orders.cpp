@@ -15,6 +15,9 @@
 #include <oms/pagination.hpp>
 #include <oms/plugin.hpp>
 
+#include <map>
+#include <vector>
+
 #include <string>
 
 #include "order_actions.hpp"
@@ -49,11 +52,11 @@ std::string order_id_param(const oms::Request& req) {
 
 // An admin may order for another customer; that customer must exist.
 void require_customer(oms::Tx& tx, const std::string& customer_id) {
-    if (!oms::service_exists("auth.resolve_caller")) return;  // no users plugin: nothing to check against
+    if (!oms::service_exists("users.get")) return;  // no users plugin: nothing to check against
     try {
-        tx.call("auth.resolve_caller", {{"user_id", customer_id}});
+        tx.call("users.get", {{"user_id", customer_id}});
     } catch (const oms::Error& e) {
-        if (e.status() != 401) throw;
+        if (e.status() != 404 && e.status() != 400) throw;
         throw oms::validation_failed({{"customer_id", "is not a known customer"}});
     }
 }
@@ -169,12 +172,36 @@ void setup(oms::Plugin& p) {
         .response_schema(200, schemas::order())
         .error(409, moves);
 
-    p.subscribe("payment.captured", on_payment_captured);
+    // Payments may be left out (orders are then paid by no one); inventory is a dependency.
+    p.subscribe("payment.captured", on_payment_captured).optional();
+    p.subscribe("payment.refunded", on_payment_refunded).optional();
     p.subscribe("inventory.reservation_expired", on_reservation_expired);
-    p.subscribe("payment.refunded", on_payment_refunded);
+    for (const char* service : {"inventory.reserve", "inventory.commit", "inventory.release", "inventory.restock"})
+        p.calls(service);
+    p.calls("payments.refund_order").optional();
+    p.calls("payments.for_order").optional();
+    p.calls("users.get").optional();
 
-    p.service("orders.get", get_order_service,
-              "{id, customer_id, status, currency, total_amount (minor units), reservation_expires_at} of an order");
+    p.service("orders.get", get_order_service, "An order's state and total; 404 not_found")
+        .accepts(schemas::get_args())
+        .returns(schemas::get_result());
+    p.event("order.created", "An order was placed and its stock reserved", schemas::created());
+    // An event per target status of the state machine (order_state.hpp), one payload.
+    struct StateEvent {
+        std::string to;
+        std::vector<std::string> from;
+    };
+    std::map<std::string, StateEvent> state_events;
+    for (const auto& move : kMoves) {
+        auto& e = state_events[std::string(move.event)];
+        e.to = move.to;
+        e.from.emplace_back(move.from);
+    }
+    for (const auto& [event, e] : state_events) {
+        std::string froms;
+        for (const auto& f : e.from) froms += (froms.empty() ? "" : " or ") + f;
+        p.event(event, "The order became " + e.to + " (from " + froms + ")", schemas::status_changed(e.from, e.to));
+    }
 }
 
 }  // namespace

@@ -76,4 +76,44 @@ inline oms::json new_order() {
 inline oms::json cancel() { return s::object({{"reason", reason()}}); }
 inline oms::json status_change() { return s::object({{"status", status()}, {"reason", reason()}}, {"status"}); }
 
+// ---- contracts: the events and the service other plugins use (`oms-host contracts`) ----
+
+// A move of the state machine (order.paid, order.cancelled, ...): from one of `from` to `to`.
+inline oms::json status_changed(std::vector<std::string> from, std::string to) {
+    return s::object({{"order_id", s::uuid()},
+                      {"customer_id", s::uuid()},
+                      {"from", s::one_of(std::move(from))},
+                      {"to", s::one_of({std::move(to)})},
+                      {"total_amount", s::minor_units()},
+                      {"currency", s::text(3, 3)},
+                      {"actor", {{"type", "string"}, {"description", "Who moved it: a user id, system or payments"}}},
+                      {"reason", s::nullable(s::text())}},
+                     {"order_id", "customer_id", "from", "to", "total_amount", "currency", "actor", "reason"});
+}
+
+inline oms::json created() {
+    return s::object({{"order_id", s::uuid()},
+                      {"customer_id", s::uuid()},
+                      {"status", s::one_of({"pending"})},
+                      {"total_amount", s::minor_units()},
+                      {"currency", s::text(3, 3)},
+                      {"items", s::array(s::object({{"product_id", s::uuid()},
+                                                    {"quantity", s::integer(1)},
+                                                    {"unit_price", s::minor_units()}},
+                                                   {"product_id", "quantity", "unit_price"}))}},
+                     {"order_id", "customer_id", "status", "total_amount", "currency", "items"});
+}
+
+inline oms::json get_args() { return s::object({{"order_id", s::uuid()}}, {"order_id"}); }
+
+inline oms::json get_result() {
+    return s::object({{"id", s::uuid()},
+                      {"customer_id", s::uuid()},
+                      {"status", status()},
+                      {"currency", s::text(3, 3)},
+                      {"total_amount", s::minor_units()},
+                      {"reservation_expires_at", s::nullable(s::date_time())}},
+                     {"id", "customer_id", "status", "currency", "total_amount", "reservation_expires_at"});
+}
+
 }  // namespace orders::schemas

@@ -114,11 +114,18 @@ void setup(oms::Plugin& p) {
             .response_schema(200, schemas::payment())
             .error(409, "not_simulated: the payment went through Razorpay.");
 
-    p.service("payments.for_order", payments_for_order,
-              "{order_id} → {payments: [...]} as GET /payments/:id shows them");
+    p.service("payments.for_order", payments_for_order, "An order's payments, with their attempts and refunds")
+        .accepts(schemas::new_payment())
+        .returns(schemas::payments_of_order());
     p.service("payments.refund_order", refund_order,
-              "{order_id, reason?} → {refunds: [...]}: asks for refunds of everything captured and not yet "
-              "refunded, made at the gateway once the caller's transaction commits (status requested until then)");
+              "Asks for refunds of everything captured and not yet refunded, made at the gateway once the caller's "
+              "transaction commits (status requested until then)")
+        .accepts(schemas::refund_order_args())
+        .returns(schemas::refunds_made());
+    p.event("payment.captured", "A capture of the whole order total was accepted (webhook or verified checkout)",
+            schemas::captured_event());
+    p.event("payment.refunded", "A refund was settled by the gateway", schemas::refunded_event());
+    p.calls("orders.get");
     p.task("payments.refund", make_requested_refund);
 }
 

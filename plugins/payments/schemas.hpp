@@ -117,4 +117,45 @@ inline oms::json simulation() {
     return s::object({{"outcome", s::one_of({"captured", "failed", "authorized"})}}, {"outcome"});
 }
 
+// ---- contracts: the events and services other plugins use (`oms-host contracts`) ----
+
+inline oms::json captured_event() {
+    return s::object({{"order_id", s::uuid()},
+                      {"payment_id", s::uuid()},
+                      {"gateway_payment_id", {{"type", "string"}, {"description", "Razorpay's pay_... id"}}},
+                      {"amount", s::minor_units()},
+                      {"currency", s::text(3, 3)}},
+                     {"order_id", "payment_id", "gateway_payment_id", "amount", "currency"});
+}
+
+inline oms::json refunded_event() {
+    return s::object({{"order_id", s::uuid()},
+                      {"payment_id", s::uuid()},
+                      {"gateway_payment_id", s::text()},
+                      {"refund_id", s::uuid()},
+                      {"amount", s::minor_units("This refund, in minor units of `currency`")},
+                      {"refunded_total", s::minor_units("Everything refunded of this capture so far, in minor units")},
+                      {"currency", s::text(3, 3)},
+                      {"full", {{"type", "boolean"}, {"description", "The capture is now refunded in full"}}}},
+                     {"order_id", "payment_id", "gateway_payment_id", "refund_id", "amount", "refunded_total",
+                      "currency", "full"});
+}
+
+inline oms::json refund_order_args() {
+    return s::object({{"order_id", s::uuid()}, {"reason", s::nullable(s::text())}}, {"order_id"});
+}
+
+// These two answer the HTTP API's representations (money in major units, as marked).
+inline oms::json payments_of_order() {
+    oms::json r = s::object({{"payments", s::array(payment())}}, {"payments"});
+    r["description"] = "The order's payments as GET /payments/:id shows them (major units)";
+    return r;
+}
+
+inline oms::json refunds_made() {
+    oms::json r = s::object({{"refunds", s::array(refund())}}, {"refunds"});
+    r["description"] = "The refunds asked for, as GET /payments/:id shows them (major units)";
+    return r;
+}
+
 }  // namespace payments::schemas

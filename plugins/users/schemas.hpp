@@ -37,4 +37,23 @@ inline oms::json login_result() {
                      {"token", "token_type", "expires_in", "user"});
 }
 
+// The services' contracts (`oms-host contracts`).
+inline oms::json user_lookup() {
+    oms::json lookup = s::object({{"user_id", s::uuid()}, {"email", s::text(1, 254)}});
+    lookup["anyOf"] = oms::json::array({{{"required", {"user_id"}}}, {{"required", {"email"}}}});
+    lookup["description"] = "Give user_id or email (compared case-insensitively)";
+    return lookup;
+}
+
+// What the host asks: the token's claims, unchecked beyond the signature.
+inline oms::json token_claims() {
+    return s::object({{"user_id", {{"type", "string"}, {"description", "The token's sub"}}},
+                      {"role", {{"type", "string"}, {"description", "The token's role"}}}},
+                     {"user_id"});
+}
+
+inline oms::json caller() {
+    return s::object({{"user_id", s::uuid()}, {"role", s::one_of({"customer", "admin"})}}, {"user_id", "role"});
+}
+
 }  // namespace users::schemas

@@ -5,7 +5,8 @@
 //   GET  /users/me       (token)                   → the caller
 //   POST /users/:id/role (admin) {role}            → 200 the user (every host's cached caller dropped)
 //   DELETE /users/:id    (admin)                   → 204 (not one's own account: 409)
-//   service auth.resolve_caller                    → the host asks it for a request with a valid
+//   service users.get {user_id}|{email}            → the account (never the hash), or 404
+//   service oms.resolve_caller                     → the host asks it for a request with a valid
 //                                                    token (and caches the answer per user id):
 //                                                    the user's current role, or 401
 //   oms-host users create-admin --email E --name N (password: OMS_ADMIN_PASSWORD or stdin)
@@ -49,11 +50,12 @@ oms::json user_json(const oms::Row& row) {
             {"created_at", row.time("created_at")}};
 }
 
-// Every host caches the answers of auth.resolve_caller (the host's caller
+// Every host caches the answers of oms.resolve_caller (the host's caller
 // cache): a change to a user's role or existence drops that user's entry on
 // every host when the changing transaction commits.
-constexpr const char* kResolveCaller = "auth.resolve_caller";
-void forget_cached_caller(oms::Tx& tx, const std::string& user_id) { tx.invalidate_cached(kResolveCaller, user_id); }
+void forget_cached_caller(oms::Tx& tx, const std::string& user_id) {
+    tx.invalidate_cached(OMS_SERVICE_RESOLVE_CALLER, user_id);
+}
 
 // A UUID as PostgreSQL prints it (lower case): the cache's keys are ids as tokens carry them.
 std::string lower(std::string s) {
@@ -330,10 +332,13 @@ void setup(oms::Plugin& p) {
         .error(404, "not_found: no account has this id.")
         .error(409, "cannot_delete_self: an administrator cannot delete their own account.");
 
-    p.service("users.get", get_user,
-              "{user_id} or {email} → {id, name, email, role, created_at} (never the password hash); 404 not_found");
-    p.service("auth.resolve_caller", resolve_caller,
-              "The current {user_id, role} of a token's subject; 401 when the account is gone");
+    p.service("users.get", get_user, "An account by id or by email (never the password hash); 404 not_found")
+        .accepts(schemas::user_lookup())
+        .returns(schemas::user());
+    p.service(OMS_SERVICE_RESOLVE_CALLER, resolve_caller,
+              "The current role of a token's subject, asked by the host; 401 when the account is gone")
+        .accepts(schemas::token_claims())
+        .returns(schemas::caller());
 
     p.job("purge_login_throttle", std::chrono::minutes(1), [] { throttle->purge_expired(); });
 

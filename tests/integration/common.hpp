@@ -11,6 +11,8 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <chrono>
 
 #include "host_process.hpp"
 #include "http_client.hpp"
@@ -81,6 +83,17 @@ inline std::optional<std::string> b64_decode(std::string_view in) {
         }
     }
     return out;
+}
+
+// Polls `pred` every 50 ms until it holds or `limit` passed; its last answer.
+template <class Pred>
+bool wait_until(Pred pred, std::chrono::milliseconds limit) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+        if (pred()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return pred();
 }
 
 inline void expect_problem(const HttpResponse& r, int status, const std::string& code) {

@@ -108,6 +108,8 @@ protected:
         customer_token_ = make_user("customer", false, nullptr);
     }
     static void TearDownTestSuite() {
+        delete unchecked_host_;
+        unchecked_host_ = nullptr;
         delete host_;
         host_ = nullptr;
         delete db_;
@@ -127,6 +129,13 @@ protected:
         return e;
     }
     static int port() { return host_->port(); }
+    // A second host on the same database without the contract checks, as in
+    // production: there a service's own validation is what stands between a
+    // buggy caller and its data.
+    static int unchecked_port() {
+        if (!unchecked_host_) unchecked_host_ = start_host(*db_, env({{"OMS_CONTRACT_CHECKS", "false"}})).release();
+        return unchecked_host_ ? unchecked_host_->port() : 0;
+    }
 
     static HostProcess::RunResult cli(std::vector<std::string> args) {
         return HostProcess::run(std::move(args), host_env(*db_, env()), 30s);
@@ -176,6 +185,7 @@ protected:
     static inline PluginDir* plugins_ = nullptr;
     static inline TestDatabase* db_ = nullptr;
     static inline HostProcess* host_ = nullptr;
+    static inline HostProcess* unchecked_host_ = nullptr;
     static inline std::string admin_token_, customer_token_, admin_id_;
 };
 
@@ -513,16 +523,23 @@ TEST_F(Inventory, ReserveRefusesUnknownProductsAndShortStockNamingThemAll) {
     EXPECT_EQ(uf["items[2].product_id"], "unknown product nope") << unknown;
     EXPECT_NE(unknown.json().value("detail", "").find(ghost), std::string::npos) << unknown;
 
-    // Malformed arguments are validation errors.
-    expect_validation(call(port(), "inventory.reserve", reserve_args("not-a-uuid", {{ida, 1}})), {"order_id"}, "order_id");
-    expect_validation(call(port(), "inventory.reserve", {{"order_id", new_uuid()}, {"items", json::array()}}), {"items"},
+    // Malformed arguments break the declared contract: with the checks on
+    // (development, tests) the host refuses the call and names the field...
+    auto broken = call(port(), "inventory.reserve", reserve_args(new_uuid(), {{ida, 0}}));
+    expect_problem(broken, 500, "contract_violation");
+    EXPECT_NE(broken.json().value("detail", "").find("/items/0/quantity"), std::string::npos) << broken;
+    // ...and without them (production) the service refuses them itself.
+    int bare = unchecked_port();
+    ASSERT_NE(bare, 0);
+    expect_validation(call(bare, "inventory.reserve", reserve_args("not-a-uuid", {{ida, 1}})), {"order_id"}, "order_id");
+    expect_validation(call(bare, "inventory.reserve", {{"order_id", new_uuid()}, {"items", json::array()}}), {"items"},
                       "empty items");
-    expect_validation(call(port(), "inventory.reserve", reserve_args(new_uuid(), {{ida, 0}})), {"items[0].quantity"},
+    expect_validation(call(bare, "inventory.reserve", reserve_args(new_uuid(), {{ida, 0}})), {"items[0].quantity"},
                       "zero quantity");
-    expect_validation(call(port(), "inventory.reserve",
+    expect_validation(call(bare, "inventory.reserve",
                            {{"order_id", new_uuid()}, {"items", {{{"product_id", ida}, {"quantity", 1}}}}, {"ttl_seconds", 0}}),
                       {"ttl_seconds"}, "ttl");
-    expect_validation(call(port(), "inventory.reserve", {{"order_id", new_uuid()}, {"items", {{{"quantity", 1}}}}}),
+    expect_validation(call(bare, "inventory.reserve", {{"order_id", new_uuid()}, {"items", {{{"quantity", 1}}}}}),
                       {"items[0].product_id"}, "no product_id");
     EXPECT_EQ(product(ida)["reserved"], 0);
 }
@@ -665,9 +682,11 @@ TEST_F(Inventory, CommitReleaseAndRestockMoveStockOnce) {
     expect_problem(call(port(), "inventory.commit", {{"order_id", cancelled}}), 409, "reservation_not_active");
     EXPECT_EQ(call(port(), "inventory.restock", {{"order_id", cancelled}}).json(), json({{"restocked", 0}}));
 
-    expect_validation(call(port(), "inventory.commit", {{"order_id", "x"}}), {"order_id"}, "commit order_id");
-    expect_validation(call(port(), "inventory.release", json::object()), {"order_id"}, "release order_id");
-    expect_validation(call(port(), "inventory.restock", {{"order_id", 5}}), {"order_id"}, "restock order_id");
+    // Malformed arguments: the service's own checks (the host's are off there).
+    expect_validation(call(unchecked_port(), "inventory.commit", {{"order_id", "x"}}), {"order_id"}, "commit order_id");
+    expect_validation(call(unchecked_port(), "inventory.release", json::object()), {"order_id"}, "release order_id");
+    expect_validation(call(unchecked_port(), "inventory.restock", {{"order_id", 5}}), {"order_id"}, "restock order_id");
+    expect_problem(call(port(), "inventory.restock", {{"order_id", 5}}), 500, "contract_violation");
 }
 
 // --- CSV import ---

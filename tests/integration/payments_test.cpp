@@ -88,15 +88,6 @@ bool looks_like_uuid(const std::string& s) {
     return std::regex_match(s, re);
 }
 
-template <class Pred>
-bool wait_until(Pred pred, std::chrono::milliseconds limit) {
-    auto until = Clock::now() + limit;
-    while (Clock::now() < until) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return pred();
-}
 
 // The error entry {field, message} of a problem answer for `field`, or "".
 std::string problem_field(const HttpResponse& r, const std::string& field) {

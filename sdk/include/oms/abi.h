@@ -24,7 +24,11 @@
  *     exported symbol `oms_plugin_entry`, which returns a static descriptor.
  *  2. After checking ABI and dependencies, the host calls `init` once, in
  *     dependency order. `init` registers routes, migrations, subscriptions,
- *     services, jobs and commands; registration is only valid inside `init`.
+ *     services, jobs, tasks and commands, and declares the plugin's contracts
+ *     (the events it publishes, the services it calls); registration is only
+ *     valid inside `init`. When every plugin is initialised, the host checks
+ *     that each subscription and each declared call has a provider among the
+ *     loaded plugins, and refuses to start otherwise.
  *  3. Handlers are then called from the host's worker threads, concurrently.
  *  4. `shutdown` is called once, in reverse order, before dlclose.
  */
@@ -39,7 +43,7 @@ extern "C" {
 #endif
 
 #define OMS_ABI_MAJOR 1u
-#define OMS_ABI_MINOR 2u
+#define OMS_ABI_MINOR 3u
 
 /* The one symbol a plugin exports. */
 #define OMS_PLUGIN_ENTRY_SYMBOL "oms_plugin_entry"
@@ -124,6 +128,9 @@ typedef int (*oms_event_handler)(void* user_data, oms_tx* tx, oms_str event, oms
                                  oms_error* err);
 
 #define OMS_SUBSCRIBE_AFTER_COMMIT 1u
+#define OMS_SUBSCRIBE_OPTIONAL 2u /* ABI 1.3: start even when no loaded plugin declares the event
+                                     (see oms_event_def); without it a subscription to an exact name
+                                     or a prefix that no declared event matches refuses start-up */
 
 typedef struct oms_subscription_def {
     uint32_t struct_size;
@@ -140,11 +147,55 @@ typedef int (*oms_service_handler)(void* user_data, oms_tx* tx, oms_str args_jso
 
 typedef struct oms_service_def {
     uint32_t struct_size;
-    const char* name;       /* "<plugin>.<operation>", e.g. "inventory.reserve" */
+    const char* name;       /* "<plugin>.<operation>", e.g. "inventory.reserve"; "oms.<capability>"
+                               names a service the host itself calls (OMS_SERVICE_RESOLVE_CALLER) */
     oms_service_handler handler;
     void* user_data;
     const char* description;
+    /* ABI 1.3: the contract, each a JSON Schema (JSON text) or NULL. Checked by
+     * the host when OMS_CONTRACT_CHECKS is on (development and tests): a call
+     * whose arguments, or an answer whose result, does not match fails with
+     * 500 contract_violation. Money is integer minor units, marked
+     * "x-oms-unit": "minor". */
+    const char* args_schema;
+    const char* result_schema;
 } oms_service_def;
+
+/* The capability the host asks for every authenticated request: who the
+ * token's subject is now. Arguments {"user_id": "<the token's sub>"}; result
+ * {"user_id": ..., "role": "customer"|"admin"}; fail with 401 when the
+ * account is gone. Offered by one plugin (the stock users plugin). Plugins
+ * built before ABI 1.3 offered it as "auth.resolve_caller", which the host
+ * still accepts. */
+#define OMS_SERVICE_RESOLVE_CALLER "oms.resolve_caller"
+
+/* Declared event (ABI 1.3): a plugin declares each event it publishes, with
+ * the JSON Schema of its payload; other plugins subscribe to it by name and
+ * can read its contract (`oms-host contracts`, GET /asyncapi.json) instead of
+ * the publisher's code. With OMS_CONTRACT_CHECKS on, publishing an event the
+ * publishing plugin did not declare, or a payload that does not match, fails
+ * with 500 contract_violation. Payload fields are only ever added: a field
+ * keeps its name and meaning for the whole ABI major. */
+typedef struct oms_event_def {
+    uint32_t struct_size;
+    const char* name;           /* "<aggregate>.<what happened>", e.g. "order.paid"; one declarer per host */
+    const char* summary;        /* one line: when it is published */
+    const char* payload_schema; /* JSON Schema of the payload (a JSON object), as JSON text */
+} oms_event_def;
+
+/* A service this plugin calls (ABI 1.3). Declared at init, so that a host
+ * missing the plugin that offers it refuses to start (exit 2, one line naming
+ * both) instead of failing requests later — unless OMS_USE_OPTIONAL: then the
+ * plugin checks service_exists before calling. With OMS_CONTRACT_CHECKS on, a
+ * call to a service the calling plugin did not declare fails with 500
+ * contract_violation. */
+#define OMS_USE_OPTIONAL 1u
+
+typedef struct oms_service_use_def {
+    uint32_t struct_size;
+    const char* service;        /* "inventory.reserve" */
+    uint32_t flags;             /* OMS_USE_* */
+} oms_service_use_def;
 
 /* Periodic job: called on the host's job thread every `interval_ms` (>= 10)
  * while the host serves (not during CLI commands); one host runs its jobs one
@@ -396,6 +447,13 @@ typedef struct oms_host_api {
      * detail, code, errors, request_id, instance) cannot be replaced; a bad
      * name or value is ignored. */
     void (*error_add_member)(oms_error* err, oms_str name, oms_str json_value);
+
+    /* ---- ABI 1.3 ---- */
+
+    /* Registration, only inside init: the events this plugin publishes, and
+     * the services it calls (oms_event_def, oms_service_use_def). */
+    int (*register_event)(oms_plugin* self, const oms_event_def* def, oms_error* err);
+    int (*register_service_use)(oms_plugin* self, const oms_service_use_def* def, oms_error* err);
 } oms_host_api;
 
 /* ---- What the plugin exports -------------------------------------------- */

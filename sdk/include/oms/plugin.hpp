@@ -864,7 +864,9 @@ inline Token issue_token(std::string_view user_id, std::string_view role) {
 
 // ---------------------------------------------------------------------------
 // JSON Schema shorthands for the OpenAPI calls of RouteSpec (request_schema(),
-// response_schema(), ...). Plain json works as well; these keep route lists short.
+// response_schema(), ...) and for declared contracts (Plugin::event(),
+// ServiceSpec::accepts()/returns()). Plain json works as well; these keep
+// lists short.
 namespace schema {
 inline json text(int64_t min_length = -1, int64_t max_length = -1) {
     json s = {{"type", "string"}};
@@ -883,8 +885,18 @@ inline json integer(std::optional<int64_t> minimum = std::nullopt, std::optional
 }
 // An amount in major units of the currency beside it (99.99), never more decimals than it has.
 inline json money() {
-    return {{"type", "number"}, {"minimum", 0}, {"description", "In major units of `currency`, e.g. 99.99"}};
+    return {{"type", "number"},
+            {"minimum", 0},
+            {"x-oms-unit", "major"},
+            {"description", "In major units of `currency`, e.g. 99.99"}};
 }
+// An amount in integer minor units of the currency beside it (9999 for 99.99
+// INR): how events and services carry money. Marked "x-oms-unit": "minor" so
+// a reader of the contract cannot take it for the HTTP API's major units.
+inline json minor_units(std::string description = "In minor units of `currency` (paise for INR: 9999 is 99.99)") {
+    return {{"type", "integer"}, {"minimum", 0}, {"x-oms-unit", "minor"}, {"description", std::move(description)}};
+}
+inline json boolean() { return {{"type", "boolean"}}; }
 inline json currency() {
     return {{"type", "string"}, {"pattern", "^[A-Za-z]{3}$"}, {"description", "ISO 4217 code"}, {"default", "INR"}};
 }
@@ -1024,6 +1036,50 @@ public:
         std::unique_ptr<CommandHandler> handler_;
     };
 
+    // Returned by subscribe() and subscribe_after_commit().
+    class SubscriptionSpec {
+    public:
+        // Start even when no loaded plugin declares a matching event (the
+        // publisher is a plugin the operator may leave out). Without it, the
+        // host refuses to start (ABI 1.3).
+        SubscriptionSpec& optional() { optional_ = true; return *this; }
+
+    private:
+        friend class Plugin;
+        std::string event_;
+        std::unique_ptr<EventHandler> handler_;             // in the publisher's transaction, or
+        std::unique_ptr<AfterCommitHandler> after_commit_;  // after it commits
+        bool optional_ = false;
+    };
+
+    // Returned by service(): the service's contract, checked by the host in
+    // development and tests (OMS_CONTRACT_CHECKS), printed by `oms-host contracts`.
+    class ServiceSpec {
+    public:
+        // JSON Schema of the arguments object.
+        ServiceSpec& accepts(json schema) { args_ = std::move(schema); return *this; }
+        // JSON Schema of the result.
+        ServiceSpec& returns(json schema) { result_ = std::move(schema); return *this; }
+
+    private:
+        friend class Plugin;
+        std::string name_, description_, args_text_, result_text_;
+        json args_, result_;
+        std::unique_ptr<ServiceHandler> handler_;
+    };
+
+    // Returned by calls().
+    class CallSpec {
+    public:
+        // The plugin works without it (check oms::service_exists before calling).
+        CallSpec& optional() { optional_ = true; return *this; }
+
+    private:
+        friend class Plugin;
+        std::string service_;
+        bool optional_ = false;
+    };
+
     RouteSpec& route(std::string method, std::string path, RouteHandler handler) {
         auto& r = routes_.emplace_back(std::make_unique<RouteSpec>());
         r->method_ = std::move(method);
@@ -1041,8 +1097,11 @@ public:
     // Run `handler` inside the publisher's transaction for every event named
     // `event` exactly, every event starting with "prefix." for "prefix.*", or
     // every event for "*". Throwing fails the publisher's whole transaction.
-    void subscribe(std::string event, EventHandler handler) {
-        subscriptions_.push_back({std::move(event), std::make_unique<EventHandler>(std::move(handler)), nullptr});
+    SubscriptionSpec& subscribe(std::string event, EventHandler handler) {
+        auto& s = subscriptions_.emplace_back(std::make_unique<SubscriptionSpec>());
+        s->event_ = std::move(event);
+        s->handler_ = std::make_unique<EventHandler>(std::move(handler));
+        return *s;
     }
     // Run `handler` after the publisher's transaction commits (never if it
     // rolls back), outside it: at least once, surviving a host's crash, in
@@ -1051,15 +1110,38 @@ public:
     // before it); a 4xx gives it up (`oms-host tasks list`). Use it for what
     // must not fail or slow the publisher: loyalty points, e-mails, a
     // warehouse message. Needs a host of ABI 1.2 (refuses to start otherwise).
-    void subscribe_after_commit(std::string event, AfterCommitHandler handler) {
-        subscriptions_.push_back(
-            {std::move(event), nullptr, std::make_unique<AfterCommitHandler>(std::move(handler))});
+    SubscriptionSpec& subscribe_after_commit(std::string event, AfterCommitHandler handler) {
+        auto& s = subscriptions_.emplace_back(std::make_unique<SubscriptionSpec>());
+        s->event_ = std::move(event);
+        s->after_commit_ = std::make_unique<AfterCommitHandler>(std::move(handler));
+        return *s;
     }
     // Offer "<plugin>.<operation>" to other plugins: `handler` gets the caller's
-    // transaction and JSON arguments and returns a JSON result.
-    void service(std::string name, ServiceHandler handler, std::string description = {}) {
-        services_.push_back(
-            {std::move(name), std::move(description), std::make_unique<ServiceHandler>(std::move(handler))});
+    // transaction and JSON arguments and returns a JSON result. Declare its
+    // contract, .accepts(schema).returns(schema): a plugin built against ABI
+    // 1.3 that leaves either out is refused at start-up.
+    ServiceSpec& service(std::string name, ServiceHandler handler, std::string description = {}) {
+        auto& s = services_.emplace_back(std::make_unique<ServiceSpec>());
+        s->name_ = std::move(name);
+        s->description_ = std::move(description);
+        s->handler_ = std::make_unique<ServiceHandler>(std::move(handler));
+        return *s;
+    }
+    // Declare an event this plugin publishes (Tx::publish), with the JSON
+    // Schema of its payload: other plugins read the contract instead of your
+    // code, and in development and tests the host refuses a publish of an
+    // undeclared event or of a payload that does not match (500
+    // contract_violation). Money is integer minor units (schema::minor_units).
+    // Add fields in later versions; never rename or repurpose one.
+    void event(std::string name, std::string summary, json payload_schema) {
+        events_.push_back({std::move(name), std::move(summary), payload_schema.dump()});
+    }
+    // Declare a service this plugin calls (Tx::call). A host where no loaded
+    // plugin offers it refuses to start, unless .optional().
+    CallSpec& calls(std::string service) {
+        auto& c = calls_.emplace_back(std::make_unique<CallSpec>());
+        c->service_ = std::move(service);
+        return *c;
     }
     // Run `handler` every `every` (>= 10 ms) on the host's job thread while it
     // serves (not during CLI commands). Every host runs it: make it safe to run
@@ -1114,21 +1196,42 @@ public:
             d.openapi = r->openapi_.empty() ? nullptr : r->openapi_.c_str();
             check(host->register_route(self, &d, err.get()));
         }
+        // Contracts (ABI 1.3): an older host has no place for them and checks nothing.
+        if (OMS_HOST_HAS(register_service_use)) {
+            for (auto& e : events_) {
+                oms_event_def d{sizeof(oms_event_def), e.name.c_str(), e.summary.c_str(), e.schema.c_str()};
+                check(host->register_event(self, &d, err.get()));
+            }
+            for (auto& c : calls_) {
+                oms_service_use_def d{sizeof(oms_service_use_def), c->service_.c_str(),
+                                      c->optional_ ? OMS_USE_OPTIONAL : 0u};
+                check(host->register_service_use(self, &d, err.get()));
+            }
+        }
         for (auto& s : subscriptions_) {
-            if (s.after_commit && !OMS_HOST_HAS(register_task))
+            if (s->after_commit_ && !OMS_HOST_HAS(register_task))
                 throw Error(500, "abi_mismatch",
                             "this plugin subscribes after commit, which needs a host of ABI 1.2 or later");
             oms_subscription_def d{};
             d.struct_size = sizeof d;
-            d.event = s.event.c_str();
-            d.handler = s.after_commit ? &Plugin::after_commit_trampoline : &Plugin::event_trampoline;
-            d.user_data = s.after_commit ? static_cast<void*>(s.after_commit.get()) : static_cast<void*>(s.handler.get());
-            d.flags = s.after_commit ? OMS_SUBSCRIBE_AFTER_COMMIT : 0u;
+            d.event = s->event_.c_str();
+            d.handler = s->after_commit_ ? &Plugin::after_commit_trampoline : &Plugin::event_trampoline;
+            d.user_data = s->after_commit_ ? static_cast<void*>(s->after_commit_.get())
+                                           : static_cast<void*>(s->handler_.get());
+            d.flags = (s->after_commit_ ? OMS_SUBSCRIBE_AFTER_COMMIT : 0u) | (s->optional_ ? OMS_SUBSCRIBE_OPTIONAL : 0u);
             check(host->subscribe(self, &d, err.get()));
         }
         for (auto& s : services_) {
-            oms_service_def d{sizeof(oms_service_def), s.name.c_str(), &Plugin::service_trampoline,
-                              s.handler.get(), s.description.c_str()};
+            s->args_text_ = s->args_.is_null() ? std::string() : s->args_.dump();
+            s->result_text_ = s->result_.is_null() ? std::string() : s->result_.dump();
+            oms_service_def d{};
+            d.struct_size = sizeof d;
+            d.name = s->name_.c_str();
+            d.handler = &Plugin::service_trampoline;
+            d.user_data = s->handler_.get();
+            d.description = s->description_.c_str();
+            d.args_schema = s->args_text_.empty() ? nullptr : s->args_text_.c_str();
+            d.result_schema = s->result_text_.empty() ? nullptr : s->result_text_.c_str();
             check(host->register_service(self, &d, err.get()));
         }
         for (auto& j : jobs_) {
@@ -1205,14 +1308,8 @@ private:
         uint32_t version;
         std::string name, sql;
     };
-    struct Subscription {
-        std::string event;
-        std::unique_ptr<EventHandler> handler;             // in the publisher's transaction, or
-        std::unique_ptr<AfterCommitHandler> after_commit;  // after it commits
-    };
-    struct Service {
-        std::string name, description;
-        std::unique_ptr<ServiceHandler> handler;
+    struct EventDecl {
+        std::string name, summary, schema;
     };
     struct Job {
         std::string name;
@@ -1221,8 +1318,10 @@ private:
     };
     std::vector<std::unique_ptr<RouteSpec>> routes_;
     std::vector<Migration> migrations_;
-    std::vector<Subscription> subscriptions_;
-    std::vector<Service> services_;
+    std::vector<std::unique_ptr<SubscriptionSpec>> subscriptions_;
+    std::vector<std::unique_ptr<ServiceSpec>> services_;
+    std::vector<EventDecl> events_;
+    std::vector<std::unique_ptr<CallSpec>> calls_;
     std::vector<Job> jobs_;
     struct TaskSpec {
         std::string name;

@@ -188,8 +188,31 @@ void setup(oms::Plugin& p) {
 
     p.service("probe.double", [](oms::Tx& tx, const oms::json& args) {
         auto row = tx.query("SELECT ($1::bigint * 2) AS doubled", args.at("n").get<int64_t>()).at(0);
-        return oms::json{{"doubled", row.get<int64_t>("doubled")}};
-    }, "Doubles n (in SQL, to prove the caller's transaction is usable)");
+        oms::json out = {{"doubled", row.get<int64_t>("doubled")}};
+        if (args.value("break_contract", false)) out["doubled"] = "not a number";  // the result check's test
+        return out;
+    }, "Doubles n (in SQL, to prove the caller's transaction is usable)")
+        .accepts(oms::schema::object({{"n", oms::schema::integer()}, {"break_contract", oms::schema::boolean()}}, {"n"}))
+        .returns(oms::schema::object({{"doubled", oms::schema::integer()}}, {"doubled"}));
+    p.event("probe.item_created", "A probe item was created (POST /probe/items)",
+            oms::schema::object({{"item_id", oms::schema::integer(1)}}, {"item_id"}));
+    // A suite that loads no payments plugin has the probe publish its events
+    // through /probe/publish: PROBE_PUBLISHES=payment.captured,... declares
+    // them here (loosely: the payments plugin's own suite holds the shape).
+    std::string stands_in = oms::config("PROBE_PUBLISHES", "");
+    for (size_t at = 0; at < stands_in.size();) {
+        size_t comma = stands_in.find(',', at);
+        if (comma == std::string::npos) comma = stands_in.size();
+        if (comma > at)
+            p.event(stands_in.substr(at, comma - at), "Published by a test through /probe/publish",
+                    oms::schema::object({{"order_id", oms::schema::uuid()}}, {"order_id"}));
+        at = comma + 1;
+    }
+    // The /probe/call hook stands in for the stock plugins' callers.
+    for (const char* service : {"probe.double", "users.get", "orders.get", "inventory.reserve", "inventory.commit",
+                                "inventory.release", "inventory.restock", "payments.for_order",
+                                "payments.refund_order"})
+        p.calls(service).optional();
 
     if (oms::config("PROBE_JOB", "off") == "on") {
         p.job("tick", std::chrono::milliseconds(200), [] {

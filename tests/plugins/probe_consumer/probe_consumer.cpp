@@ -10,6 +10,7 @@ void setup(oms::Plugin& p) {
         auto out = req.tx().call("probe.double", {{"n", std::stoll(req.param("n"))}});
         return oms::Response::json({{"via", "consumer"}, {"doubled", out.at("doubled")}});
     });
+    p.calls("probe.double");
     p.subscribe("probe.item_created", [](oms::Tx& tx, std::string_view, const oms::json& payload) {
         tx.exec("INSERT INTO probe_events (event, item_id) VALUES ('consumer.saw', $1)",
                 payload.at("item_id").get<int64_t>());
