@@ -18,10 +18,13 @@
 #      its own PostgreSQL with the installed pgcluster.sh (or, with
 #      DATABASE_URL set, a fresh database there), the host with users,
 #      inventory, orders and audit.so, and runs examples/audit/test/audit_test.sh
+#   g. examples/loyalty (only public contracts: an after-commit subscriber, a
+#      service call, its own declared event) built with g++ and with
+#      clang++/libc++, each tested with the kit beside all four stock plugins
 #
 # Environment:
 #   OMS_BUILD_DIR         the main build dir (configured, oms-host and the plugins built)
-#   OMS_SOURCE_DIR        the source tree (for examples/hello and examples/audit)
+#   OMS_SOURCE_DIR        the source tree (for examples/hello, audit and loyalty)
 #   OMS_HOST_BIN          the oms-host binary
 #   OMS_PLUGIN_BUILD_DIR  the folder of the stock plugins this build made
 #   OMS_TEST_PG_DIR       dir whose file `url` holds a postgresql:// URL of a running
@@ -38,7 +41,7 @@ for v in OMS_BUILD_DIR OMS_SOURCE_DIR OMS_HOST_BIN OMS_PLUGIN_BUILD_DIR; do
 done
 [ -n "${DATABASE_URL:-}" ] || [ -n "${OMS_TEST_PG_DIR:-}" ] || fail "set OMS_TEST_PG_DIR or DATABASE_URL"
 [ -x "$OMS_HOST_BIN" ] || fail "OMS_HOST_BIN=$OMS_HOST_BIN is not an executable (build oms-host first)"
-for ex in hello audit; do
+for ex in hello audit loyalty; do
   [ -f "$OMS_SOURCE_DIR/examples/$ex/CMakeLists.txt" ] || fail "no examples/$ex under OMS_SOURCE_DIR=$OMS_SOURCE_DIR"
 done
 for tool in cmake ctest g++ clang++ psql curl jq readelf ldd timeout; do
@@ -256,30 +259,46 @@ step "e. serve the g++/libstdc++ plugin"
 serve_and_check gcc "$tmp/gcc/hello.so" "gcc libstdc++"
 
 # --- f. the test kit -------------------------------------------------------------
-step "f. examples/audit against the installed SDK: build (g++), then its ctest (oms_add_plugin_test)"
-kit_started=$SECONDS
-audit_build=$tmp/audit
-build_example "$OMS_SOURCE_DIR/examples/audit" "$audit_build" g++ "$prefix" \
-  -DOMS_HOST="$OMS_HOST_BIN" -DOMS_STOCK_PLUGIN_DIR="$OMS_PLUGIN_BUILD_DIR"
-# The test runs the installed driver (not the source tree's) with this host.
-grep -q "\"$prefix/$kit_dir/oms-plugin-test\"" "$audit_build/CTestTestfile.cmake" \
-  || fail "examples/audit's test does not run $prefix/$kit_dir/oms-plugin-test: $(grep add_test "$audit_build/CTestTestfile.cmake")"
-grep -q "\"--host\" \"$OMS_HOST_BIN\"" "$audit_build/CTestTestfile.cmake" \
-  || fail "examples/audit's test does not use OMS_HOST=$OMS_HOST_BIN: $(grep add_test "$audit_build/CTestTestfile.cmake")"
-build_secs=$((SECONDS - kit_started))
-# Its own PostgreSQL (pgcluster.sh), unless the suite runs on DATABASE_URL.
-kit_env=(env -u OMS_TEST_PG_DIR)
-[ -n "${DATABASE_URL:-}" ] || kit_env+=(-u DATABASE_URL)
-kit_log=$tmp/audit-ctest.log
-kit_fail() {   # kit_fail MESSAGE: the ctest output (with the driver's host-log tail), then FAIL
-  { echo "----- last lines of $kit_log"; tail -n 120 "$kit_log"; echo "-----"; } >&2
-  fail "$1"
+# kit_example NAME LABEL PASS_LINE CXX [cmake args...]: builds examples/NAME
+# against the installed SDK, then runs its ctest (oms_add_plugin_test), which
+# must print PASS_LINE from the example's own script.
+kit_example() {
+  local name=$1 label=$2 pass=$3 cxx=$4
+  shift 4
+  local started=$SECONDS dir=$tmp/$name-$label build_secs
+  build_example "$OMS_SOURCE_DIR/examples/$name" "$dir" "$cxx" "$prefix" \
+    -DOMS_HOST="$OMS_HOST_BIN" -DOMS_STOCK_PLUGIN_DIR="$OMS_PLUGIN_BUILD_DIR" "$@"
+  # The test runs the installed driver (not the source tree's) with this host.
+  grep -q "\"$prefix/$kit_dir/oms-plugin-test\"" "$dir/CTestTestfile.cmake" \
+    || fail "examples/$name's test does not run $prefix/$kit_dir/oms-plugin-test: $(grep add_test "$dir/CTestTestfile.cmake")"
+  grep -q "\"--host\" \"$OMS_HOST_BIN\"" "$dir/CTestTestfile.cmake" \
+    || fail "examples/$name's test does not use OMS_HOST=$OMS_HOST_BIN: $(grep add_test "$dir/CTestTestfile.cmake")"
+  build_secs=$((SECONDS - started))
+  # Its own PostgreSQL (pgcluster.sh), unless the suite runs on DATABASE_URL.
+  local kit_env=(env -u OMS_TEST_PG_DIR) kit_log=$tmp/$name-$label-ctest.log
+  [ -n "${DATABASE_URL:-}" ] || kit_env+=(-u DATABASE_URL)
+  kit_fail() {   # the ctest output (with the driver's host-log tail), then FAIL
+    { echo "----- last lines of $kit_log"; tail -n 120 "$kit_log"; echo "-----"; } >&2
+    fail "$1"
+  }
+  "${kit_env[@]}" timeout 240 ctest --test-dir "$dir" --output-on-failure --no-tests=error -V \
+    >"$kit_log" 2>&1 || kit_fail "the ctest of examples/$name ($label) failed"
+  grep -q "$pass" "$kit_log" || kit_fail "the ctest of examples/$name passed without its script saying '$pass'"
+  grep -q 'oms-plugin-test: PASS' "$kit_log" || kit_fail "the ctest of examples/$name passed without the driver saying PASS"
+  grep -E '^(1: )?(ok|oms-plugin-test):' "$kit_log" | sed 's/^1: /  /'
+  ok "examples/$name ($label): built in ${build_secs} s; its ctest passed in $((SECONDS - started - build_secs)) s"
 }
-"${kit_env[@]}" timeout 240 ctest --test-dir "$audit_build" --output-on-failure --no-tests=error -V \
-  >"$kit_log" 2>&1 || kit_fail "the ctest of examples/audit (oms_add_plugin_test) failed"
-grep -q 'PASS: audit records order events' "$kit_log" || kit_fail "the ctest of examples/audit passed without audit_test.sh saying PASS"
-grep -q 'oms-plugin-test: PASS' "$kit_log" || kit_fail "the ctest of examples/audit passed without the driver saying PASS"
-grep -E '^(1: )?(ok|oms-plugin-test):' "$kit_log" | sed 's/^1: /  /'
-ok "examples/audit: built in ${build_secs} s; its ctest passed in $((SECONDS - kit_started - build_secs)) s"
 
-echo "PASS: out-of-tree plugin builds against the installed SDK with g++/libstdc++ and clang++/libc++, and both serve; the test kit runs examples/audit's test"
+step "f. examples/audit against the installed SDK: build (g++), then its ctest (oms_add_plugin_test)"
+kit_example audit gcc 'PASS: audit records order events' g++
+
+# The Done-means example: only public contracts (after-commit subscriber, a
+# service call, its own declared event), with both toolchains.
+step "g. examples/loyalty against the installed SDK, g++ and clang++/libc++, each tested with the kit"
+kit_example loyalty gcc 'PASS: loyalty points' g++
+kit_example loyalty clang 'PASS: loyalty points' clang++ \
+  -DCMAKE_CXX_FLAGS=-stdlib=libc++ -DCMAKE_EXE_LINKER_FLAGS=-stdlib=libc++ \
+  -DCMAKE_SHARED_LINKER_FLAGS=-stdlib=libc++ -DCMAKE_MODULE_LINKER_FLAGS=-stdlib=libc++
+grep -q '^libc++\.so' <<<"$(needed "$tmp/loyalty-clang/loyalty.so")" || fail "the clang-built loyalty.so does not need libc++"
+
+echo "PASS: out-of-tree plugin builds against the installed SDK with g++/libstdc++ and clang++/libc++, and both serve; the test kit runs the tests of examples/audit and examples/loyalty (both toolchains)"
