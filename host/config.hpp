@@ -95,7 +95,7 @@ public:
     CorsPolicy cors() const;
     TrustedProxies trusted_proxies() const;
     RateLimitPolicy rate_limit() const;
-    // The per-host cache of auth.resolve_caller answers: entries (OMS_CALLER_CACHE_SIZE)
+    // The per-host cache of oms.resolve_caller answers: entries (OMS_CALLER_CACHE_SIZE)
     // and their lifetime (OMS_CALLER_CACHE_TTL, seconds; 0 turns the cache off).
     size_t caller_cache_size() const;
     std::chrono::seconds caller_cache_ttl() const;

@@ -238,7 +238,7 @@ std::string render_metrics(Runtime& rt) {
         gauge(out, "oms_caller_cache_hits_total", "Authenticated requests whose caller came from the cache.",
               static_cast<double>(cache->hits()), "counter");
         gauge(out, "oms_caller_cache_misses_total",
-              "Authenticated requests that asked auth.resolve_caller (not cached, expired, or the cache was off).",
+              "Authenticated requests that asked oms.resolve_caller (not cached, expired, or the cache was off).",
               static_cast<double>(cache->misses()), "counter");
         gauge(out, "oms_caller_cache_invalidations_total", "Cache invalidations received through LISTEN.",
               static_cast<double>(cache->invalidations()), "counter");

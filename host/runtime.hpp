@@ -205,7 +205,7 @@ public:
     std::shared_ptr<spdlog::logger> plugin_logger() const { return plugin_log_; }
     std::chrono::steady_clock::time_point started() const { return started_; }
 
-    // The cache of auth.resolve_caller answers and the LISTEN connection that
+    // The cache of oms.resolve_caller answers and the LISTEN connection that
     // keeps it honest (caller_cache.hpp). Null unless `serve` started it with
     // a TTL above 0; CLI commands never cache. `listen_url` is the database
     // the listener connects to (outside the pool).

@@ -1,4 +1,4 @@
-// The host's cache of auth.resolve_caller answers, across hosts on one
+// The host's cache of oms.resolve_caller answers, across hosts on one
 // database: a role change or a deletion made through one host reaches the
 // others' caches through LISTEN/NOTIFY within a second; a lost listener
 // connection flushes the cache and comes back; a change made behind the
