@@ -327,3 +327,23 @@ TEST_F(Contracts, TheReadmeSectionsAreTheDeclarations) {
             << "README.md's contracts of " << plugin << " drifted from the code: run scripts/readme-contracts.sh";
     }
 }
+
+TEST_F(Contracts, APluginBuiltBeforeContractsKeepsWorking) {
+    // legacy_resolver claims ABI 1.2: the old auth.resolve_caller name, an
+    // undeclared subscription and an undeclared publish (checks on).
+    PluginDir dir({"probe.so"}, {env_or_fail("OMS_CONTRACT_PLUGIN_DIR") + "/legacy_resolver.so"});
+    TestDatabase db;
+    auto host = start_host(db, {{"OMS_PLUGIN_DIR", dir.path()}});
+    ASSERT_NE(host, nullptr);
+    auto token = [&](const std::string& sub) {
+        return post(host->port(), "/probe/token", {{"sub", sub}, {"role", "customer"}}).json()["token"].get<std::string>();
+    };
+    auto promoted = get(host->port(), "/probe/admin", token("promote-me"));
+    EXPECT_EQ(promoted.status, 200) << "the role comes from the resolver under its old name: " << promoted;
+    expect_problem(get(host->port(), "/probe/whoami", token("gone")), 401, "unauthorized");
+    auto published = post(host->port(), "/legacy/publish", json::object());
+    EXPECT_EQ(published.status, 200) << published;
+    EXPECT_TRUE(wait_until([&] { return host->log().find("'nobody.legacy', which no loaded plugin declares") !=
+                                        std::string::npos; }, 2s))
+        << host->log();
+}
