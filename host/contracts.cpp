@@ -7,6 +7,7 @@
 #include <valijson/validation_results.hpp>
 #include <valijson/validator.hpp>
 
+#include <mutex>
 #include <set>
 
 #include "runtime.hpp"
@@ -41,10 +42,16 @@ std::shared_ptr<const JsonContract> JsonContract::compile(std::string_view schem
 }
 
 std::optional<std::string> JsonContract::violation(const json& value) const {
-    valijson::Validator validator;  // per call: its regex cache is not shared between threads
+    // One per thread: it caches the compiled regular expressions of `pattern`s.
+    thread_local valijson::Validator validator;
     valijson::ValidationResults results;
     valijson::adapters::NlohmannJsonAdapter adapter(value);
-    if (validator.validate(compiled_->schema, adapter, &results)) return std::nullopt;
+    try {
+        if (validator.validate(compiled_->schema, adapter, &results)) return std::nullopt;
+    } catch (const std::exception& e) {
+        // valijson throws on some mismatches (a `format` met by an object, say).
+        return std::string("/: ") + e.what();
+    }
     // valijson reports each mismatch, then one "Failed to validate against ..."
     // line per enclosing schema; the leaves say what is wrong.
     std::string out;
@@ -75,6 +82,16 @@ ActivePlugin::ActivePlugin(const LoadedPlugin* p) : previous_(t_active) { t_acti
 ActivePlugin::~ActivePlugin() { t_active = previous_; }
 const LoadedPlugin* ActivePlugin::current() { return t_active; }
 
+void warn_once(const std::string& message) {
+    static std::mutex mutex;
+    static std::set<std::string> said;
+    {
+        std::lock_guard lock(mutex);
+        if (!said.insert(message).second) return;
+    }
+    spdlog::warn("{}", message);
+}
+
 bool declares_contracts(const LoadedPlugin& p) { return p.abi_major == 1 && p.abi_minor >= 3; }
 
 bool event_matches(std::string_view pattern, std::string_view event) {
@@ -104,6 +121,10 @@ void check_contracts_provided(const Runtime& rt) {
             throw PluginError("plugin " + u.plugin + " calls the service '" + u.service +
                               "', which no loaded plugin offers (load the plugin that offers it, or declare the "
                               "call optional)");
+    for (const auto& s : rt.services())
+        if (s.owner && declares_contracts(*s.owner) && (!s.args || !s.result))
+            warn_once("service '" + s.name + "' of plugin " + s.plugin +
+                      " declares no argument or result schema (.accepts(), .returns()): its callers must guess");
 }
 
 // ---- documents ----
@@ -185,11 +206,19 @@ json contracts_json(const Runtime& rt) {
             if (const json* r = schema_of(s.result)) entry["result"] = *r;
             services.push_back(std::move(entry));
         }
-        for (const auto& s : rt.subscriptions())
-            if (s.plugin == p->name)
-                subscriptions.push_back({{"event", s.pattern}, {"after_commit", s.after_commit}, {"optional", s.optional}});
+        for (const auto& s : rt.subscriptions()) {
+            if (s.plugin != p->name) continue;
+            bool provided = s.pattern == "*";
+            for (const auto& e : rt.events()) provided = provided || event_matches(s.pattern, e.name);
+            subscriptions.push_back({{"event", s.pattern},
+                                     {"after_commit", s.after_commit},
+                                     {"optional", s.optional},
+                                     {"provided", provided}});
+        }
         for (const auto& u : rt.service_uses())
-            if (u.plugin == p->name) calls.push_back({{"service", u.service}, {"optional", u.optional}});
+            if (u.plugin == p->name)
+                calls.push_back(
+                    {{"service", u.service}, {"optional", u.optional}, {"provided", rt.find_service(u.service) != nullptr}});
         plugins.push_back({{"name", p->name},
                            {"version", p->version},
                            {"abi", std::to_string(p->abi_major) + "." + std::to_string(p->abi_minor)},
@@ -230,13 +259,14 @@ std::string describe(const json& s) {
         for (const auto& alt : s["anyOf"]) out += (out.empty() ? "" : " or ") + describe(alt);
         return out;
     }
-    std::string type = s.value("type", std::string("any"));
+    // Draft 7 allows "type": ["string", "null"]; anything but a string is named as JSON.
+    std::string type = !s.contains("type") ? "any" : s["type"].is_string() ? s["type"].get<std::string>() : s["type"].dump();
     std::string out;
     if (s.contains("enum")) {
         for (const auto& v : s["enum"])
             out += (out.empty() ? (s["enum"].size() == 1 ? "always " : "one of ") : ", ") +
                    code(v.is_string() ? v.get<std::string>() : v.dump());
-    } else if (type == "string" && s.contains("format")) {
+    } else if (type == "string" && s.contains("format") && s["format"].is_string()) {
         out = s["format"].get<std::string>();
     } else if (type == "array") {
         out = "array of " + describe(s.value("items", json::object()));
@@ -245,7 +275,7 @@ std::string describe(const json& s) {
     } else {
         out = type;
     }
-    if (s.value("x-oms-unit", "") == "minor") out += ", minor units";
+    if (s.contains("x-oms-unit") && s["x-oms-unit"] == "minor") out += ", minor units";
     return out;
 }
 

@@ -56,6 +56,9 @@ private:
     const LoadedPlugin* previous_;
 };
 
+// Logs `message` as a warning the first time it is given (per process).
+void warn_once(const std::string& message);
+
 // "order.paid" matches itself, "order.*" and "*".
 bool event_matches(std::string_view pattern, std::string_view event);
 

@@ -146,8 +146,6 @@ int register_service(oms_plugin* self, const oms_service_def* d, oms_error* err)
             s.args = JsonContract::compile(d->args_schema, what + " (arguments)");
         if (OMS_DEF_HAS(d, result_schema) && d->result_schema)
             s.result = JsonContract::compile(d->result_schema, what + " (result)");
-        if (declares_contracts(*self->plugin) && (!s.args || !s.result))
-            throw PluginError(what + " declares no argument or result schema");
         self->runtime->add_service(std::move(s));
     });
 }
@@ -158,11 +156,15 @@ int register_event(oms_plugin* self, const oms_event_def* d, oms_error* err) {
         OMS_REQUIRE_DEF(d, "event", payload_schema);
         if (!d->name || !*d->name || !d->payload_schema) throw PluginError("event definition is incomplete");
         std::string name = d->name;
-        if (name == "*" || name.find('*') != std::string::npos || name.find(' ') != std::string::npos)
-            throw PluginError("event name '" + name + "' is not a name (no spaces or '*')");
+        // Letters, digits, '.', '_', '-': it is also a channel id and a JSON pointer step in AsyncAPI.
+        if (name.size() > 200 || !std::all_of(name.begin(), name.end(), [](char c) {
+                return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+            }))
+            throw PluginError("event name '" + name + "' must be 1-200 of [A-Za-z0-9._-]");
         self->runtime->add_event({self->plugin->name, name, cstr(d->summary),
                                   JsonContract::compile(d->payload_schema,
                                                         "event '" + name + "' of plugin " + self->plugin->name)});
+        self->plugin->declared_events = true;
     });
 }
 
@@ -172,6 +174,7 @@ int register_service_use(oms_plugin* self, const oms_service_use_def* d, oms_err
         OMS_REQUIRE_DEF(d, "service use", flags);
         if (!d->service || !*d->service) throw PluginError("service use definition is incomplete");
         self->runtime->add_service_use({self->plugin->name, d->service, (d->flags & OMS_USE_OPTIONAL) != 0});
+        self->plugin->declared_calls = true;
     });
 }
 
@@ -410,16 +413,21 @@ void store_task(oms_tx& tx, std::string_view name, std::string payload_json, std
 // ---- events and services ----
 
 // With OMS_CONTRACT_CHECKS: a 500 contract_violation when a payload does not
-// match its event's declaration, or when a plugin publishes an event no
-// loaded plugin declares (plugins built before ABI 1.3 declare nothing and
-// are let through). Who declares it is not checked: a test double may stand
-// in for the publisher, as long as it speaks the contract.
+// match its event's declaration, or when a plugin that declares events
+// publishes one no loaded plugin declares. A plugin that declares none (built
+// before ABI 1.3, or rebuilt without declaring) is warned once per event
+// instead. Who declares it is not checked: a test double may stand in for the
+// publisher, as long as it speaks the contract.
 bool publish_breaks_contract(const Runtime& rt, std::string_view event, std::string_view payload, oms_error* err) {
     const LoadedPlugin* publisher = ActivePlugin::current();
     const EventInfo* declared = rt.find_event(event);
     std::string who = publisher ? "plugin " + publisher->name : "the host";
     if (!declared) {
-        if (publisher && !declares_contracts(*publisher)) return false;
+        if (publisher && !(declares_contracts(*publisher) && publisher->declared_events)) {
+            warn_once(who + " publishes the event '" + std::string(event) +
+                      "', which no loaded plugin declares (declare it: p.event)");
+            return false;
+        }
         set_error(err, 500, "contract_violation",
                   who + " published the event '" + std::string(event) + "', which no loaded plugin declares");
     } else if (auto why = declared->payload->violation(nlohmann::json::parse(payload, nullptr, false))) {
@@ -473,15 +481,20 @@ int event_publish(oms_tx* tx, oms_str event, oms_str payload, oms_error* err) {
     return rc;
 }
 
-// With OMS_CONTRACT_CHECKS: a call the active plugin did not declare, or
-// arguments unlike the service's declaration.
-bool call_breaks_contract(const Runtime& rt, const ServiceInfo& s, std::string_view args, oms_error* err) {
+// With OMS_CONTRACT_CHECKS: a call the active plugin did not declare (when
+// it declares calls at all; else a warning once), or arguments unlike the
+// service's declaration.
+bool call_breaks_contract(const Runtime& rt, const ServiceInfo& s, std::string_view called, std::string_view args,
+                          oms_error* err) {
     const LoadedPlugin* caller = ActivePlugin::current();
     std::string who = caller ? "plugin " + caller->name : "the host";
     if (caller && declares_contracts(*caller) && caller->name != s.plugin) {
         bool declared = false;
-        for (const auto& u : rt.service_uses()) declared = declared || (u.plugin == caller->name && u.service == s.name);
-        if (!declared) {
+        for (const auto& u : rt.service_uses())
+            declared = declared || (u.plugin == caller->name && (u.service == s.name || u.service == called));
+        if (!declared && !caller->declared_calls) {
+            warn_once(who + " calls the service '" + s.name + "' without declaring it (declare it: p.calls)");
+        } else if (!declared) {
             set_error(err, 500, "contract_violation",
                       who + " called the service '" + s.name + "', which it does not declare it calls");
             spdlog::error("{}", err ? err->detail : "contract violation");
@@ -506,7 +519,7 @@ int service_call(oms_tx* tx, oms_str name, oms_str args, oms_buffer* out, oms_er
         return OMS_FAIL;
     }
     bool checked = rt.contract_checks();
-    if (checked && call_breaks_contract(rt, *s, sv(args), err)) return OMS_FAIL;
+    if (checked && call_breaks_contract(rt, *s, sv(name), sv(args), err)) return OMS_FAIL;
     size_t answer_from = out ? out->data.size() : 0;
     int rc;
     {

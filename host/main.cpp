@@ -353,12 +353,16 @@ int print_contracts(const Runtime& rt, const std::string& format, const std::str
             rows.push_back({name, "-", "-", "built against ABI " + p["abi"].get<std::string>() + ": declares nothing"});
         for (const auto& e : p["events"]) rows.push_back({name, "publishes", e["name"], e["summary"]});
         for (const auto& s : p["services"]) rows.push_back({name, "offers", s["name"], s["description"]});
+        auto missing = [](const json& x) {
+            return x["provided"].get<bool>() ? std::string() : std::string(", NOT PROVIDED by any loaded plugin");
+        };
         for (const auto& s : p["subscriptions"])
             rows.push_back({name, "subscribes", s["event"],
                             std::string(s["after_commit"].get<bool>() ? "after commit" : "in the publisher's transaction") +
-                                (s["optional"].get<bool>() ? ", optional" : "")});
+                                (s["optional"].get<bool>() ? ", optional" : "") + missing(s)});
         for (const auto& c : p["calls"])
-            rows.push_back({name, "calls", c["service"], c["optional"].get<bool>() ? "optional" : "required"});
+            rows.push_back({name, "calls", c["service"],
+                            std::string(c["optional"].get<bool>() ? "optional" : "required") + missing(c)});
     }
     print_table(rows);
     return 0;
@@ -406,7 +410,9 @@ int clear_data(Runtime& rt, bool yes) {
     for (int i = 0; i < tables.rows(); ++i) list += (i ? ", " : "") + std::string(tables.value(i, 0));
     c.exec_script("TRUNCATE " + list + " RESTART IDENTITY CASCADE");
     // Serving hosts drop every cached caller (the accounts are gone).
+    // Under both names, so hosts of an older build (auth.resolve_caller) drop theirs too.
     queue_cache_invalidation(c, CallerCache::kService, "");
+    queue_cache_invalidation(c, kLegacyResolveCaller, "");
     c.commit();  // sends it (no transaction is open: it is delivered at once)
     std::cout << "cleared " << tables.rows() << " tables (the migration ledger is kept)\n";
     return 0;
@@ -530,6 +536,7 @@ int main(int argc, char** argv) {
             if (!Migrator(rt.database(), all_migrations(rt)).up_to_date())
                 die(2, "the database has pending migrations: run `oms-host migrate` first, then `oms-host " +
                            cmd->plugin + " " + cmd->name + "` again");
+            rt.check_contracts();
             oms_command_args args;
             for (auto& [k, v] : command_values[cmd])
                 if (command_options[cmd][k]->count() > 0) args.values.emplace_back(k, v);
@@ -542,6 +549,7 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (*migrate_cmd) {
+            rt.check_contracts();
             Migrator m(rt.database(), all_migrations(rt));
             if (*migrate_status) {
                 std::vector<std::vector<std::string>> rows{{"PLUGIN", "VERSION", "NAME", "STATE", "APPLIED_AT"}};
@@ -598,6 +606,7 @@ int main(int argc, char** argv) {
         if (*tasks_retry) return retry_task(rt, tasks_retry_id);
         if (*clear_cmd) return clear_data(rt, clear_yes);
         (void)serve_cmd;
+        rt.check_contracts();
         return serve(rt, signals);
     } catch (const ConfigError& e) {
         die(2, e.what());

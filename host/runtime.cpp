@@ -187,8 +187,9 @@ void Runtime::load_plugins() {
     }
     plugins_ = std::move(ordered);
     for (auto& p : plugins_) init_plugin(*p);
-    check_contracts_provided(*this);
 }
+
+void Runtime::check_contracts() const { check_contracts_provided(*this); }
 
 void Runtime::init_plugin(LoadedPlugin& p) {
     oms_error err;
@@ -226,13 +227,18 @@ void Runtime::shutdown_plugins() {
 const ServiceInfo* Runtime::find_service(std::string_view name) const {
     for (const auto& s : services_)
         if (s.name == name) return &s;
+    // The caller resolver answers to both its names (auth.resolve_caller before
+    // ABI 1.3), for the plugins that offer it and for those that call it.
+    std::string_view alias = name == OMS_SERVICE_RESOLVE_CALLER ? std::string_view(kLegacyResolveCaller)
+                             : name == kLegacyResolveCaller    ? std::string_view(OMS_SERVICE_RESOLVE_CALLER)
+                                                               : std::string_view();
+    if (!alias.empty())
+        for (const auto& s : services_)
+            if (s.name == alias) return &s;
     return nullptr;
 }
 
-const ServiceInfo* Runtime::caller_resolver() const {
-    if (const ServiceInfo* s = find_service(OMS_SERVICE_RESOLVE_CALLER)) return s;
-    return find_service(kLegacyResolveCaller);
-}
+const ServiceInfo* Runtime::caller_resolver() const { return find_service(OMS_SERVICE_RESOLVE_CALLER); }
 
 const EventInfo* Runtime::find_event(std::string_view name) const {
     for (const auto& e : events_)

@@ -48,6 +48,9 @@ struct LoadedPlugin {
     void* dl = nullptr;
     bool initialized = false;
     std::unique_ptr<oms_plugin> handle;
+    // What it declared (ABI 1.3): a plugin that declares events (calls) is held
+    // to them; one rebuilt against SDK 1.3 without declaring any is only warned.
+    bool declared_events = false, declared_calls = false;
 };
 
 // What a handler produces, before it becomes an HTTP response.
@@ -160,6 +163,10 @@ public:
     // names and dependencies, and calls each init in dependency order.
     // Throws PluginError with one line naming the file and the problem.
     void load_plugins();
+    // That every subscription and declared call has a provider (contracts.hpp);
+    // `serve`, `migrate` and plugin commands refuse to run otherwise, while the
+    // commands that only describe the plugins (contracts, plugins, routes) show it.
+    void check_contracts() const;
     void shutdown_plugins();  // reverse order; then dlclose
 
     const Config& config() const { return config_; }

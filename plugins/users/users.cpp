@@ -53,8 +53,11 @@ oms::json user_json(const oms::Row& row) {
 // Every host caches the answers of oms.resolve_caller (the host's caller
 // cache): a change to a user's role or existence drops that user's entry on
 // every host when the changing transaction commits.
+// Also under the name before ABI 1.3: hosts of an older build, during a
+// rolling upgrade, listen for that one only.
 void forget_cached_caller(oms::Tx& tx, const std::string& user_id) {
     tx.invalidate_cached(OMS_SERVICE_RESOLVE_CALLER, user_id);
+    tx.invalidate_cached("auth.resolve_caller", user_id);
 }
 
 // A UUID as PostgreSQL prints it (lower case): the cache's keys are ids as tokens carry them.

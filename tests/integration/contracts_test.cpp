@@ -224,6 +224,11 @@ TEST_F(Contracts, TheChecksRefuseWhatTheDeclarationsDoNotAllowAndProductionSkips
     // A call the probe does not declare it makes.
     expect_violation(post(port(), "/probe/call", {{"service", "oms.resolve_caller"}, {"args", {{"user_id", "x"}}}}),
                      "which it does not declare it calls");
+    // The resolver's name before ABI 1.3 still reaches it (the probe declares that name).
+    User someone = sign_up(port(), "someone");
+    auto legacy = post(port(), "/probe/call", {{"service", "auth.resolve_caller"}, {"args", {{"user_id", someone.id}}}});
+    ASSERT_EQ(legacy.status, 200) << legacy;
+    EXPECT_EQ(legacy.json(), json({{"user_id", someone.id}, {"role", "customer"}}));
     // What is declared and matches goes through.
     auto fine = post(port(), "/probe/call", {{"service", "probe.double"}, {"args", {{"n", 21}}}});
     ASSERT_EQ(fine.status, 200) << fine;
@@ -249,8 +254,9 @@ TEST_F(Contracts, TheChecksRefuseWhatTheDeclarationsDoNotAllowAndProductionSkips
 
 TEST_F(Contracts, StartUpRefusesASubscriptionOrACallThatNoLoadedPluginProvides) {
     PluginDir gaps({}, {env_or_fail("OMS_CONTRACT_PLUGIN_DIR") + "/contract_gaps.so"});
+    // migrate (like serve and plugin commands) refuses before touching the database.
     auto run = [&](const std::string& gap) {
-        return HostProcess::run({"plugins"}, cli_env(gaps.path(), {{"CONTRACT_GAP", gap}}));
+        return HostProcess::run({"migrate"}, cli_env(gaps.path(), {{"CONTRACT_GAP", gap}}));
     };
     auto subscription = run("subscription");
     EXPECT_EQ(subscription.exit_code, 2) << subscription.out << subscription.err;
@@ -263,14 +269,22 @@ TEST_F(Contracts, StartUpRefusesASubscriptionOrACallThatNoLoadedPluginProvides) 
     EXPECT_NE(call.err.find("plugin contract_gaps calls the service 'nobody.answers', which no loaded plugin offers"),
               std::string::npos)
         << call.err;
-    auto optional = run("optional");
-    EXPECT_EQ(optional.exit_code, 0) << optional.out << optional.err;
+    // The commands that describe the plugins still run, and show the gap.
+    auto shown = HostProcess::run({"contracts"}, cli_env(gaps.path(), {{"CONTRACT_GAP", "call"}}));
+    EXPECT_EQ(shown.exit_code, 0) << shown.err;
+    EXPECT_NE(shown.out.find("nobody.answers   required, NOT PROVIDED by any loaded plugin"),
+              std::string::npos)
+        << shown.out;
+    // Marked optional, the same plugin serves.
+    TestDatabase db;
+    auto optional = start_host(db, {{"OMS_PLUGIN_DIR", gaps.path()}, {"CONTRACT_GAP", "optional"}});
+    EXPECT_NE(optional, nullptr);
 
     // The stock plugins without payments and users: their calls and
-    // subscriptions to those are optional, so the shop starts.
+    // subscriptions to those are optional, so the shop serves.
     PluginDir partial({"inventory.so", "orders.so"});
-    auto ok = HostProcess::run({"contracts"}, cli_env(partial.path()));
-    EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+    TestDatabase db2;
+    EXPECT_NE(start_host(db2, {{"OMS_PLUGIN_DIR", partial.path()}}), nullptr);
 }
 
 TEST_F(Contracts, TheAsyncApiDocumentPassesTheAsyncApiParser) {

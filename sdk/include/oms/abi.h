@@ -172,10 +172,12 @@ typedef struct oms_service_def {
 /* Declared event (ABI 1.3): a plugin declares each event it publishes, with
  * the JSON Schema of its payload; other plugins subscribe to it by name and
  * can read its contract (`oms-host contracts`, GET /asyncapi.json) instead of
- * the publisher's code. With OMS_CONTRACT_CHECKS on, publishing an event the
- * publishing plugin did not declare, or a payload that does not match, fails
- * with 500 contract_violation. Payload fields are only ever added: a field
- * keeps its name and meaning for the whole ABI major. */
+ * the publisher's code. With OMS_CONTRACT_CHECKS on, a payload that does not
+ * match its event's declaration fails with 500 contract_violation, and so
+ * does publishing an event no loaded plugin declares from a plugin that
+ * declares events (one that declares none is warned once per event). Payload
+ * fields are only ever added: a field keeps its name and meaning for the
+ * whole ABI major. */
 typedef struct oms_event_def {
     uint32_t struct_size;
     const char* name;           /* "<aggregate>.<what happened>", e.g. "order.paid"; one declarer per host */
@@ -187,8 +189,8 @@ typedef struct oms_event_def {
  * missing the plugin that offers it refuses to start (exit 2, one line naming
  * both) instead of failing requests later — unless OMS_USE_OPTIONAL: then the
  * plugin checks service_exists before calling. With OMS_CONTRACT_CHECKS on, a
- * call to a service the calling plugin did not declare fails with 500
- * contract_violation. */
+ * plugin that declares calls and calls a service it did not declare fails
+ * with 500 contract_violation (one that declares none is warned once). */
 #define OMS_USE_OPTIONAL 1u
 
 typedef struct oms_service_use_def {

@@ -1118,8 +1118,8 @@ public:
     }
     // Offer "<plugin>.<operation>" to other plugins: `handler` gets the caller's
     // transaction and JSON arguments and returns a JSON result. Declare its
-    // contract, .accepts(schema).returns(schema): a plugin built against ABI
-    // 1.3 that leaves either out is refused at start-up.
+    // contract, .accepts(schema).returns(schema): without them the host warns
+    // at start-up, and callers must guess.
     ServiceSpec& service(std::string name, ServiceHandler handler, std::string description = {}) {
         auto& s = services_.emplace_back(std::make_unique<ServiceSpec>());
         s->name_ = std::move(name);

@@ -211,7 +211,7 @@ void setup(oms::Plugin& p) {
     // The /probe/call hook stands in for the stock plugins' callers.
     for (const char* service : {"probe.double", "users.get", "orders.get", "inventory.reserve", "inventory.commit",
                                 "inventory.release", "inventory.restock", "payments.for_order",
-                                "payments.refund_order"})
+                                "payments.refund_order", "auth.resolve_caller"})
         p.calls(service).optional();
 
     if (oms::config("PROBE_JOB", "off") == "on") {
