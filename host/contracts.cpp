@@ -103,12 +103,19 @@ bool event_matches(std::string_view pattern, std::string_view event) {
 
 // ---- the start-up check ----
 
+namespace {
+// Whether a loaded plugin declares an event `s` receives ("*" needs none).
+bool subscription_provided(const Runtime& rt, const SubscriptionInfo& s) {
+    if (s.pattern == "*") return true;
+    for (const auto& e : rt.events())
+        if (event_matches(s.pattern, e.name)) return true;
+    return false;
+}
+}  // namespace
+
 void check_contracts_provided(const Runtime& rt) {
     for (const auto& s : rt.subscriptions()) {
-        if (s.optional || s.pattern == "*") continue;
-        bool declared = false;
-        for (const auto& e : rt.events()) declared = declared || event_matches(s.pattern, e.name);
-        if (declared) continue;
+        if (s.optional || subscription_provided(rt, s)) continue;
         std::string what = "plugin " + s.plugin + " subscribes to '" + s.pattern +
                            "', which no loaded plugin declares";
         if (s.owner && declares_contracts(*s.owner))
@@ -208,12 +215,10 @@ json contracts_json(const Runtime& rt) {
         }
         for (const auto& s : rt.subscriptions()) {
             if (s.plugin != p->name) continue;
-            bool provided = s.pattern == "*";
-            for (const auto& e : rt.events()) provided = provided || event_matches(s.pattern, e.name);
             subscriptions.push_back({{"event", s.pattern},
                                      {"after_commit", s.after_commit},
                                      {"optional", s.optional},
-                                     {"provided", provided}});
+                                     {"provided", subscription_provided(rt, s)}});
         }
         for (const auto& u : rt.service_uses())
             if (u.plugin == p->name)

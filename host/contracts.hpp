@@ -68,7 +68,9 @@ bool declares_contracts(const LoadedPlugin& p);
 
 // After every init: each subscription (not "*", not optional) matches a
 // declared event, and each declared, non-optional call a loaded service.
-// Throws PluginError, one line naming the plugin and what is missing.
+// Throws PluginError, one line naming the plugin and what is missing. Run by
+// `serve`, `migrate` and plugin commands; the commands that only describe the
+// plugins (contracts, plugins, routes) run anyway and show the gaps.
 void check_contracts_provided(const Runtime& rt);
 
 // GET /asyncapi.json: an AsyncAPI 3.0 document of the loaded plugins'

@@ -412,6 +412,13 @@ void store_task(oms_tx& tx, std::string_view name, std::string payload_json, std
 
 // ---- events and services ----
 
+// Fills `err` with a 500 contract_violation and logs it; true, for `return violated(...)`.
+bool violated(oms_error* err, const std::string& detail) {
+    set_error(err, 500, "contract_violation", detail);
+    spdlog::error("{}", detail);
+    return true;
+}
+
 // With OMS_CONTRACT_CHECKS: a 500 contract_violation when a payload does not
 // match its event's declaration, or when a plugin that declares events
 // publishes one no loaded plugin declares. A plugin that declares none (built
@@ -423,22 +430,16 @@ bool publish_breaks_contract(const Runtime& rt, std::string_view event, std::str
     const EventInfo* declared = rt.find_event(event);
     std::string who = publisher ? "plugin " + publisher->name : "the host";
     if (!declared) {
-        if (publisher && !(declares_contracts(*publisher) && publisher->declared_events)) {
+        if (publisher && !publisher->declared_events) {
             warn_once(who + " publishes the event '" + std::string(event) +
                       "', which no loaded plugin declares (declare it: p.event)");
             return false;
         }
-        set_error(err, 500, "contract_violation",
-                  who + " published the event '" + std::string(event) + "', which no loaded plugin declares");
-    } else if (auto why = declared->payload->violation(nlohmann::json::parse(payload, nullptr, false))) {
-        set_error(err, 500, "contract_violation",
-                  "the payload of the event '" + std::string(event) + "' published by " + who +
-                      " does not match its declaration by plugin " + declared->plugin + ": " + *why);
-    } else {
-        return false;
+        return violated(err, who + " published the event '" + std::string(event) + "', which no loaded plugin declares");
     }
-    spdlog::error("{}", err ? err->detail : "contract violation");
-    return true;
+    auto why = declared->payload->violation(nlohmann::json::parse(payload, nullptr, false));
+    return why && violated(err, "the payload of the event '" + std::string(event) + "' published by " + who +
+                                    " does not match its declaration by plugin " + declared->plugin + ": " + *why);
 }
 
 int event_publish(oms_tx* tx, oms_str event, oms_str payload, oms_error* err) {
@@ -488,26 +489,19 @@ bool call_breaks_contract(const Runtime& rt, const ServiceInfo& s, std::string_v
                           oms_error* err) {
     const LoadedPlugin* caller = ActivePlugin::current();
     std::string who = caller ? "plugin " + caller->name : "the host";
-    if (caller && declares_contracts(*caller) && caller->name != s.plugin) {
+    if (caller && caller->name != s.plugin) {
         bool declared = false;
         for (const auto& u : rt.service_uses())
             declared = declared || (u.plugin == caller->name && (u.service == s.name || u.service == called));
-        if (!declared && !caller->declared_calls) {
+        if (!declared && !caller->declared_calls)
             warn_once(who + " calls the service '" + s.name + "' without declaring it (declare it: p.calls)");
-        } else if (!declared) {
-            set_error(err, 500, "contract_violation",
-                      who + " called the service '" + s.name + "', which it does not declare it calls");
-            spdlog::error("{}", err ? err->detail : "contract violation");
-            return true;
-        }
+        else if (!declared)
+            return violated(err, who + " called the service '" + s.name + "', which it does not declare it calls");
     }
     if (!s.args) return false;
     auto why = s.args->violation(nlohmann::json::parse(args, nullptr, false));
-    if (!why) return false;
-    set_error(err, 500, "contract_violation",
-              who + " called the service '" + s.name + "' with arguments unlike its declaration: " + *why);
-    spdlog::error("{}", err ? err->detail : "contract violation");
-    return true;
+    return why && violated(err, who + " called the service '" + s.name + "' with arguments unlike its declaration: " +
+                                    *why);
 }
 
 int service_call(oms_tx* tx, oms_str name, oms_str args, oms_buffer* out, oms_error* err) {
@@ -530,10 +524,8 @@ int service_call(oms_tx* tx, oms_str name, oms_str args, oms_buffer* out, oms_er
     if (rc == OMS_OK && checked && s->result && out) {
         auto answer = nlohmann::json::parse(std::string_view(out->data).substr(answer_from), nullptr, false);
         if (auto why = s->result->violation(answer)) {
-            set_error(err, 500, "contract_violation",
-                      "the service '" + s->name + "' of plugin " + s->plugin +
-                          " answered a result unlike its declaration: " + *why);
-            spdlog::error("{}", err ? err->detail : "contract violation");
+            violated(err, "the service '" + s->name + "' of plugin " + s->plugin +
+                              " answered a result unlike its declaration: " + *why);
             return OMS_FAIL;
         }
     }

@@ -76,6 +76,28 @@ auto with_database_retry(const Config& cfg, F&& f) {
     }
 }
 
+// A host route that serves a JSON document built at start-up, on the reactor;
+// `document` may be filled after the route is added.
+RouteInfo json_document_route(std::string path, std::string summary,
+                              std::shared_ptr<std::shared_ptr<const std::string>> document) {
+    RouteInfo r;
+    r.plugin = "oms";
+    r.method = "GET";
+    r.path = std::move(path);
+    r.summary = std::move(summary);
+    r.on_reactor = true;
+    r.openapi = json{{"responses", {{"200", {{"description", "The document"},
+                                              {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}}}}}}
+                    .dump();
+    r.builtin = [document](RequestContext&) {
+        Reply reply;
+        reply.content_type = "application/json";
+        reply.body = **document;
+        return reply;
+    };
+    return r;
+}
+
 // The host's own routes. The OpenAPI document is made once they are all
 // registered (GET /openapi.json describes itself too) and put in `document_out`.
 void add_builtin_routes(Runtime& rt, std::shared_ptr<const std::string>* document_out = nullptr) {
@@ -184,42 +206,17 @@ void add_builtin_routes(Runtime& rt, std::shared_ptr<const std::string>* documen
     };
     rt.add_route(std::move(metrics));
 
-    // Computed once: the declarations are fixed when the plugins are loaded.
-    auto events_document = std::make_shared<const std::string>(asyncapi_document(rt).dump());
-    RouteInfo asyncapi;
-    asyncapi.plugin = "oms";
-    asyncapi.method = "GET";
-    asyncapi.path = "/asyncapi.json";
-    asyncapi.summary = "An AsyncAPI 3.0 document of the domain events the loaded plugins declare";
-    asyncapi.on_reactor = true;
-    asyncapi.openapi = json{{"responses", {{"200", {{"description", "The document"},
-                                                     {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}}}}}}
-                           .dump();
-    asyncapi.builtin = [events_document](RequestContext&) {
-        Reply r;
-        r.content_type = "application/json";
-        r.body = *events_document;
-        return r;
-    };
-    rt.add_route(std::move(asyncapi));
-
+    // GET /asyncapi.json: computed once (the declarations are fixed when the plugins are loaded).
+    auto events_document = std::make_shared<std::shared_ptr<const std::string>>(
+        std::make_shared<const std::string>(asyncapi_document(rt).dump()));
+    rt.add_route(json_document_route("/asyncapi.json",
+                                     "An AsyncAPI 3.0 document of the domain events the loaded plugins declare",
+                                     events_document));
+    // GET /openapi.json describes itself too: filled once every route is in.
     auto document = std::make_shared<std::shared_ptr<const std::string>>();
-    RouteInfo openapi;
-    openapi.plugin = "oms";
-    openapi.method = "GET";
-    openapi.path = "/openapi.json";
-    openapi.summary = "This OpenAPI 3.1 document: the routes of the host and the loaded plugins";
-    openapi.on_reactor = true;
-    openapi.openapi = json{{"responses", {{"200", {{"description", "The document"},
-                                                    {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}}}}}}
-                          .dump();
-    openapi.builtin = [document](RequestContext&) {
-        Reply r;
-        r.content_type = "application/json";
-        r.body = **document;
-        return r;
-    };
-    rt.add_route(std::move(openapi));
+    rt.add_route(json_document_route("/openapi.json",
+                                     "This OpenAPI 3.1 document: the routes of the host and the loaded plugins",
+                                     document));
     *document = std::make_shared<const std::string>(openapi_document(rt).dump());
     if (document_out) *document_out = *document;
 }
@@ -536,7 +533,7 @@ int main(int argc, char** argv) {
             if (!Migrator(rt.database(), all_migrations(rt)).up_to_date())
                 die(2, "the database has pending migrations: run `oms-host migrate` first, then `oms-host " +
                            cmd->plugin + " " + cmd->name + "` again");
-            rt.check_contracts();
+            check_contracts_provided(rt);
             oms_command_args args;
             for (auto& [k, v] : command_values[cmd])
                 if (command_options[cmd][k]->count() > 0) args.values.emplace_back(k, v);
@@ -549,7 +546,7 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (*migrate_cmd) {
-            rt.check_contracts();
+            check_contracts_provided(rt);
             Migrator m(rt.database(), all_migrations(rt));
             if (*migrate_status) {
                 std::vector<std::vector<std::string>> rows{{"PLUGIN", "VERSION", "NAME", "STATE", "APPLIED_AT"}};
@@ -606,7 +603,7 @@ int main(int argc, char** argv) {
         if (*tasks_retry) return retry_task(rt, tasks_retry_id);
         if (*clear_cmd) return clear_data(rt, clear_yes);
         (void)serve_cmd;
-        rt.check_contracts();
+        check_contracts_provided(rt);
         return serve(rt, signals);
     } catch (const ConfigError& e) {
         die(2, e.what());

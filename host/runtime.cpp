@@ -189,8 +189,6 @@ void Runtime::load_plugins() {
     for (auto& p : plugins_) init_plugin(*p);
 }
 
-void Runtime::check_contracts() const { check_contracts_provided(*this); }
-
 void Runtime::init_plugin(LoadedPlugin& p) {
     oms_error err;
     registering_ = &p;

@@ -163,10 +163,6 @@ public:
     // names and dependencies, and calls each init in dependency order.
     // Throws PluginError with one line naming the file and the problem.
     void load_plugins();
-    // That every subscription and declared call has a provider (contracts.hpp);
-    // `serve`, `migrate` and plugin commands refuse to run otherwise, while the
-    // commands that only describe the plugins (contracts, plugins, routes) show it.
-    void check_contracts() const;
     void shutdown_plugins();  // reverse order; then dlclose
 
     const Config& config() const { return config_; }

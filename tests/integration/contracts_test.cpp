@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "common.hpp"
+#include "node_tools.hpp"
 #include "shop.hpp"
 
 using namespace omstest;
@@ -27,23 +28,6 @@ namespace {
 const std::vector<std::string> kStock = {"users", "inventory", "orders", "payments"};
 
 fs::path source_dir() { return fs::path(__FILE__).parent_path().parent_path().parent_path(); }
-fs::path build_dir() { return fs::path(env_or_fail("OMS_PLUGIN_BUILD_DIR")).parent_path(); }
-
-std::string which(const std::string& name) {
-    const char* path = std::getenv("PATH");
-    std::stringstream dirs(path ? path : "/usr/bin:/bin");
-    for (std::string d; std::getline(dirs, d, ':');)
-        if (!d.empty() && ::access((fs::path(d) / name).c_str(), X_OK) == 0) return (fs::path(d) / name).string();
-    return "";
-}
-
-std::string read_file(const fs::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 PluginDir& stock_with_probe() {
     static PluginDir dir({"users.so", "inventory.so", "orders.so", "payments.so", "probe.so"});
     return dir;
@@ -76,31 +60,10 @@ void properties(const json& schema, const std::string& at, std::vector<std::pair
             for (const auto& alt : schema[k]) properties(alt, at, out);
 }
 
-// The validator lives in <build>/asyncapi-check, installed by `npm ci` from the
-// lock file in the source tree (again only when that lock file changes).
+// The AsyncAPI parser: <build>/asyncapi-check, from tests/integration/asyncapi/.
 std::string prepare_asyncapi_validator(fs::path& dir) {
-    fs::path src = fs::path(__FILE__).parent_path() / "asyncapi";
-    dir = build_dir() / "asyncapi-check";
-    fs::create_directories(dir);
-    for (const char* f : {"package.json", "validate.mjs", ".npmrc"})
-        fs::copy_file(src / f, dir / f, fs::copy_options::overwrite_existing);
-    std::string lock = read_file(src / "package-lock.json");
-    bool installed = fs::exists(dir / "node_modules/@asyncapi/parser/package.json") &&
-                     read_file(dir / "package-lock.json") == lock;
-    if (installed) return "";
-    std::string npm = which("npm");
-    if (npm.empty() || which("node").empty())
-        return "node and npm are needed to validate the AsyncAPI document (Debian packages nodejs and npm: ./dev deps)";
-    std::ofstream(dir / "package-lock.json") << lock;
-    auto r = HostProcess::run({"ci", "--prefix", dir.string(), "--no-audit", "--no-fund", "--ignore-scripts", "--cache",
-                               (dir / ".npm-cache").string(), "--fetch-retries=1", "--fetch-timeout=30000"},
-                              {}, 300s, "", npm);
-    if (r.exit_code != 0) {
-        fs::remove(dir / "package-lock.json");
-        return "`npm ci` could not install the AsyncAPI parser into " + dir.string() +
-               " (is the npm registry reachable?); exit " + std::to_string(r.exit_code) + ":\n" + r.out + r.err;
-    }
-    return "";
+    return install_node_tool(fs::path(__FILE__).parent_path() / "asyncapi", "asyncapi-check",
+                             "@asyncapi/parser/package.json", dir);
 }
 
 class Contracts : public ::testing::Test {
@@ -306,14 +269,14 @@ TEST_F(Contracts, TheAsyncApiDocumentPassesTheAsyncApiParser) {
     fs::path dir;
     std::string why = prepare_asyncapi_validator(dir);
     ASSERT_TRUE(why.empty()) << why;
-    std::ofstream(dir / "asyncapi.json") << doc.dump(2);
+    write_file(dir / "asyncapi.json", doc.dump(2));
     auto v = HostProcess::run({(dir / "validate.mjs").string(), (dir / "asyncapi.json").string()}, {}, 120s, "",
                               which("node"));
     EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
     // And the parser does refuse a broken one (so the pass above means something).
     json broken = doc;
     broken["operations"]["orders.publishes.order.paid"]["channel"]["$ref"] = "#/channels/nothing";
-    std::ofstream(dir / "broken.json") << broken.dump(2);
+    write_file(dir / "broken.json", broken.dump(2));
     auto b = HostProcess::run({(dir / "validate.mjs").string(), (dir / "broken.json").string()}, {}, 120s, "",
                               which("node"));
     EXPECT_NE(b.exit_code, 0) << b.out << b.err;

@@ -18,6 +18,7 @@
 #include <future>
 
 #include "common.hpp"
+#include "node_tools.hpp"
 #include "shop.hpp"
 
 using namespace omstest;
@@ -30,51 +31,10 @@ namespace {
 constexpr const char* kShop = "https://shop.example";
 constexpr const char* kLocal = "http://localhost:5173";
 
-fs::path build_dir() { return fs::path(env_or_fail("OMS_PLUGIN_BUILD_DIR")).parent_path(); }
-
-// An executable on PATH, or "" (HostProcess runs absolute paths only).
-std::string which(const std::string& name) {
-    const char* path = std::getenv("PATH");
-    std::stringstream dirs(path ? path : "/usr/bin:/bin");
-    for (std::string d; std::getline(dirs, d, ':');)
-        if (!d.empty() && ::access((fs::path(d) / name).c_str(), X_OK) == 0) return (fs::path(d) / name).string();
-    return "";
-}
-
-std::string read_file(const fs::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-void write_file(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
-
-// The validator lives in <build>/openapi-check: installed by `npm ci` from the
-// lock file in the source tree, and again only when that lock file changes.
-// Returns an empty string when ready, else why not (the test fails with it).
+// The validator: <build>/openapi-check, from tests/integration/openapi/.
 std::string prepare_validator(fs::path& dir) {
-    fs::path src = fs::path(__FILE__).parent_path() / "openapi";
-    dir = build_dir() / "openapi-check";
-    fs::create_directories(dir);
-    for (const char* f : {"package.json", "validate.mjs"}) fs::copy_file(src / f, dir / f, fs::copy_options::overwrite_existing);
-    std::string lock = read_file(src / "package-lock.json");
-    bool installed = fs::exists(dir / "node_modules/@seriousme/openapi-schema-validator/package.json") &&
-                     read_file(dir / "package-lock.json") == lock;
-    if (installed) return "";
-    std::string npm = which("npm");
-    if (npm.empty() || which("node").empty())
-        return "node and npm are needed to validate the OpenAPI document (Debian packages nodejs and npm: ./dev deps)";
-    write_file(dir / "package-lock.json", lock);
-    auto r = HostProcess::run({"ci", "--prefix", dir.string(), "--no-audit", "--no-fund", "--cache",
-                               (dir / ".npm-cache").string(), "--fetch-retries=1", "--fetch-timeout=30000"},
-                              {}, 240s, "", npm);
-    if (r.exit_code != 0) {
-        fs::remove(dir / "package-lock.json");  // try again next time
-        return "`npm ci` could not install the OpenAPI validator into " + dir.string() +
-               " (is the npm registry reachable?); exit " + std::to_string(r.exit_code) + ":\n" + r.out + r.err;
-    }
-    return "";
+    return install_node_tool(fs::path(__FILE__).parent_path() / "openapi", "openapi-check",
+                             "@seriousme/openapi-schema-validator/package.json", dir);
 }
 
 // Runs the validator (one node process) on documents saved under these names.
